@@ -1,0 +1,291 @@
+/*
+ * fs_plugin.h - the whole flashsaled plugin ABI.
+ *
+ * This is the only header a plugin author includes. A plugin is a shared
+ * object named <kind>_<name>.so (for example inventory_redis.so) that exports
+ * one symbol, FS_PLUGIN_SYMBOL, of type `const struct fs_plugin`. The daemon
+ * dlopen()s it with RTLD_NOW|RTLD_LOCAL, checks abi_version, struct_size,
+ * kind, name and that every operation of the kind is set, and refuses the
+ * plugin with a message naming the file otherwise.
+ *
+ * Lifecycle: the core parses the plugin's YAML block against `options`
+ * (unknown keys and bad values are config errors with line numbers), fills a
+ * zeroed struct of `config_size` bytes, calls create(), then health() and the
+ * kind's operations from any thread, and destroy() once at shutdown. The
+ * config struct and every string in it stay valid until destroy() returns.
+ *
+ * Threading: every operation may be called concurrently from many threads,
+ * except the queue's consume/ack/nack, which the core calls from one consumer
+ * thread per queue instance. A plugin that cannot be called concurrently must
+ * leave FS_PLUGIN_THREAD_SAFE out of `flags`; the core then serializes calls.
+ *
+ * Errors: operations return enum fs_status. FS_UNAVAILABLE means "the backend
+ * cannot be reached now, retry later": the core answers clients 503 and retries
+ * background work with backoff. Anything else unexpected is FS_ERROR.
+ *
+ * See docs/plugins.md for the guide and examples/ for a plugin built out of
+ * tree against this header.
+ */
+#ifndef FLASHSALED_FS_PLUGIN_H
+#define FLASHSALED_FS_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on every incompatible change of any struct or signature below.
+ * Structs only grow at their end; struct_size tells the core how much of a
+ * descriptor a plugin built against an older minor layout provides. */
+#define FS_PLUGIN_ABI_VERSION 1u
+#define FS_PLUGIN_SYMBOL "fs_plugin_descriptor"
+
+/* Sale and booking ids: 1 to 64 characters of [A-Za-z0-9._-]. */
+#define FS_ID_MAX 64
+/* User ids (the JWT `sub`): 1 to 128 printable bytes. */
+#define FS_USER_MAX 128
+/* Rejection reasons: sold_out, duplicate, policy, closed. */
+#define FS_REASON_MAX 31
+/* Largest queue message the core publishes. */
+#define FS_MESSAGE_MAX 1024
+
+/* One outcome vocabulary for every layer; mapped to HTTP in one place. */
+enum fs_status {
+    FS_OK = 0,
+    FS_NOT_FOUND,    /* no such booking, hold or sale state */
+    FS_SOLD_OUT,     /* no stock left */
+    FS_DUPLICATE,    /* the user already has an active booking in this sale */
+    FS_CONFLICT,     /* a conditional change lost: the current state differs */
+    FS_EXPIRED,      /* the hold's expiry has passed */
+    FS_UNAVAILABLE,  /* backend unreachable or overloaded: retry later */
+    FS_TIMEOUT,      /* consume: nothing arrived in time */
+    FS_INVALID,      /* bad argument */
+    FS_ERROR,        /* anything else */
+    /* Outcomes of the core's own layers; plugins never return these. */
+    FS_CLOSED        /* the sale is not open */
+};
+
+enum fs_plugin_kind {
+    FS_PLUGIN_QUEUE = 1,
+    FS_PLUGIN_INVENTORY = 2,
+    FS_PLUGIN_STORAGE = 3
+};
+
+/* queued -> hold -> booked | deleted | expired; queued -> rejected | deleted. */
+enum fs_booking_state {
+    FS_STATE_NONE = 0,
+    FS_STATE_QUEUED,
+    FS_STATE_HOLD,
+    FS_STATE_BOOKED,
+    FS_STATE_DELETED,
+    FS_STATE_EXPIRED,
+    FS_STATE_REJECTED
+};
+
+/* ---- host API: what the core offers a plugin ---------------------------- */
+
+enum fs_log_level { FS_LOG_ERROR = 0, FS_LOG_WARN, FS_LOG_INFO, FS_LOG_DEBUG };
+
+struct fs_host {
+    uint32_t abi_version;  /* FS_PLUGIN_ABI_VERSION of the daemon */
+    uint32_t struct_size;  /* sizeof(struct fs_host) of the daemon */
+    /* Logs through the daemon's logger, prefixed with the plugin's name. */
+    void (*log)(enum fs_log_level level, const char *plugin,
+                const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 3, 4)))
+#endif
+        ;
+    /* Wall clock, Unix milliseconds. Plugins use this, not time(), so that
+     * tests can reason about expiry. */
+    int64_t (*now_ms)(void);
+};
+
+/* ---- configuration ------------------------------------------------------- */
+
+enum fs_option_type {
+    FS_OPT_END = 0,
+    FS_OPT_STRING,  /* char *      */
+    FS_OPT_PATH,    /* char *, made absolute against the config file's folder */
+    FS_OPT_INT,     /* int64_t     */
+    FS_OPT_BOOL     /* int (0 / 1) */
+};
+
+/* One key of a plugin's YAML block. The same table parses, validates and
+ * documents (`flashsaled --help-plugin KIND NAME`). */
+struct fs_option {
+    enum fs_option_type type;
+    const char *name;
+    const char *default_value;  /* NULL: required (strings) or zero */
+    size_t offset;              /* offsetof() in the plugin's config struct */
+    const char *description;
+};
+
+/* ---- data passed through the operations ---------------------------------- */
+
+struct fs_booking {
+    char booking_id[FS_ID_MAX + 1];
+    char sale_id[FS_ID_MAX + 1];
+    char user_id[FS_USER_MAX + 1];
+    enum fs_booking_state state;
+    char reason[FS_REASON_MAX + 1];  /* for rejected; empty otherwise */
+    int64_t created_ms;              /* when the request was accepted */
+    int64_t updated_ms;              /* last state change */
+    int64_t hold_expires_ms;         /* 0 unless the booking is or was held */
+    uint32_t hold_seconds;           /* hold length chosen at accept time */
+};
+
+/* A hold or confirmed item as the inventory sees it. */
+struct fs_hold {
+    char booking_id[FS_ID_MAX + 1];
+    char user_id[FS_USER_MAX + 1];
+    enum fs_booking_state state;  /* FS_STATE_HOLD or FS_STATE_BOOKED */
+    int64_t expires_ms;           /* holds only */
+};
+
+struct fs_sale_counts {
+    int64_t inventory;
+    int64_t available;
+    int64_t held;
+    int64_t booked;
+};
+
+/* A conditional state change: applied only if the stored state is `from`. */
+struct fs_transition {
+    const char *booking_id;
+    enum fs_booking_state from;
+    enum fs_booking_state to;
+    const char *reason;       /* NULL or a rejection reason */
+    int64_t hold_expires_ms;  /* written when to == FS_STATE_HOLD */
+    int64_t at_ms;            /* becomes updated_ms */
+};
+
+struct fs_delivery {
+    uint64_t tag;     /* plugin's handle for ack / nack */
+    int redelivered;  /* the broker may have handed this out before */
+    size_t len;
+    char body[FS_MESSAGE_MAX];
+};
+
+/* ---- operations of each kind --------------------------------------------- */
+
+struct fs_queue_ops {
+    /* Returns once the message is as durable as the queue can make it (for a
+     * broker: after its publisher confirm). FS_UNAVAILABLE: not accepted. */
+    enum fs_status (*publish)(void *ctx, const void *body, size_t len);
+    /* Up to `max` deliveries in FIFO order, waiting at most timeout_ms for the
+     * first. FS_OK with *n >= 1, FS_TIMEOUT with *n == 0, or an error. */
+    enum fs_status (*consume)(void *ctx, struct fs_delivery *out, size_t max,
+                              size_t *n, int timeout_ms);
+    enum fs_status (*ack)(void *ctx, uint64_t tag);
+    /* requeue != 0: hand the message out again (at the head if possible). */
+    enum fs_status (*nack)(void *ctx, uint64_t tag, int requeue);
+    /* Messages waiting or unacknowledged. */
+    enum fs_status (*depth)(void *ctx, uint64_t *out);
+};
+
+struct fs_inventory_ops {
+    /* The sale's live counts. FS_NOT_FOUND when the backend holds no state
+     * for the sale (never created, or lost in a restart): the core then
+     * rebuilds it from storage before serving the sale. */
+    enum fs_status (*counts)(void *ctx, const char *sale_id,
+                             struct fs_sale_counts *out);
+    /* Installs a sale's state from storage's truth, atomically and only if the
+     * backend has none: FS_OK installed, FS_CONFLICT already present. */
+    enum fs_status (*rebuild)(void *ctx, const char *sale_id, int64_t inventory,
+                              const struct fs_hold *entries, size_t n);
+    /* One atomic step: refuse a user who already holds or booked (FS_DUPLICATE,
+     * their booking id in `existing`), refuse when no stock is left
+     * (FS_SOLD_OUT), else take one item and record the hold until expires_ms.
+     * Idempotent by booking_id: reserving a booking that already holds or
+     * booked its item answers FS_OK and takes nothing. */
+    enum fs_status (*reserve)(void *ctx, const char *sale_id, const char *user_id,
+                              const char *booking_id, int64_t expires_ms,
+                              char existing[FS_ID_MAX + 1]);
+    /* Turns a live hold into a booked item. FS_OK (also when already booked),
+     * FS_EXPIRED when expires_ms <= now_ms (the item is not given back here:
+     * expire_due does that), FS_NOT_FOUND when there is no such hold. */
+    enum fs_status (*confirm)(void *ctx, const char *sale_id,
+                              const char *booking_id, int64_t now_ms);
+    /* Gives a held item back, exactly once: FS_OK if this call released it,
+     * FS_NOT_FOUND if there was no hold (already released, expired, or never
+     * taken), FS_CONFLICT if the item is booked. */
+    enum fs_status (*release)(void *ctx, const char *sale_id,
+                              const char *booking_id);
+    /* Releases up to `max` holds with expires_ms <= now_ms, atomically each,
+     * and reports them; every hold is reported by exactly one call. */
+    enum fs_status (*expire_due)(void *ctx, const char *sale_id, int64_t now_ms,
+                                 struct fs_hold *out, size_t max, size_t *n);
+    /* The inventory's view of one booking: FS_OK with out->state HOLD or
+     * BOOKED, or FS_NOT_FOUND. */
+    enum fs_status (*lookup)(void *ctx, const char *sale_id,
+                             const char *booking_id, struct fs_hold *out);
+    /* Changes a sale's total: FS_CONFLICT if below held + booked. */
+    enum fs_status (*set_inventory)(void *ctx, const char *sale_id,
+                                    int64_t inventory);
+};
+
+struct fs_storage_ops {
+    /* Records a new booking (state queued). FS_DUPLICATE when the user already
+     * has an active (queued, hold or booked) booking in the sale, with its id
+     * in `existing`; FS_CONFLICT when booking_id exists. Returns once durable:
+     * a booking answered 202 survives a crash of the daemon. */
+    enum fs_status (*insert)(void *ctx, const struct fs_booking *b,
+                             char existing[FS_ID_MAX + 1]);
+    /* Applies n conditional changes as one durable write. results[i] is FS_OK,
+     * FS_CONFLICT (current[i] says what is stored) or FS_NOT_FOUND. The return
+     * value is FS_OK when results[] is valid, an error when nothing was
+     * applied. */
+    enum fs_status (*transition)(void *ctx, const struct fs_transition *t,
+                                 size_t n, enum fs_status *results,
+                                 enum fs_booking_state *current);
+    enum fs_status (*get)(void *ctx, const char *booking_id,
+                          struct fs_booking *out);
+    /* Calls cb for each booking of sale_id (NULL: every sale) in `state`,
+     * oldest accepted first, until cb returns non-zero. */
+    enum fs_status (*list)(void *ctx, const char *sale_id,
+                           enum fs_booking_state state,
+                           int (*cb)(void *arg, const struct fs_booking *b),
+                           void *arg);
+};
+
+/* ---- the descriptor ------------------------------------------------------ */
+
+#define FS_PLUGIN_THREAD_SAFE 0x1u  /* operations may run concurrently */
+#define FS_QUEUE_DURABLE      0x2u  /* messages survive a restart of the daemon */
+
+struct fs_plugin {
+    uint32_t abi_version;  /* FS_PLUGIN_ABI_VERSION */
+    uint32_t struct_size;  /* sizeof(struct fs_plugin) */
+    enum fs_plugin_kind kind;
+    const char *name;         /* as written under plugins.<kind>.name */
+    const char *description;  /* one line, shown by --help-plugin */
+    const char *version;      /* the plugin's own version string */
+    uint32_t flags;           /* FS_PLUGIN_THREAD_SAFE | FS_QUEUE_DURABLE */
+
+    const struct fs_option *options;  /* ends with type FS_OPT_END */
+    size_t config_size;               /* bytes of the plugin's config struct */
+
+    /* Connects or opens; on failure writes a reason into err and returns
+     * non-zero. A backend that is down at start is not a failure for plugins
+     * that reconnect: they return 0 and report it through health(). */
+    int (*create)(const struct fs_host *host, const void *config, void **ctx,
+                  char *err, size_t errlen);
+    void (*destroy)(void *ctx);
+    /* FS_OK when the backend answers; otherwise a short reason in detail. */
+    enum fs_status (*health)(void *ctx, char *detail, size_t len);
+
+    const struct fs_queue_ops *queue;          /* kind FS_PLUGIN_QUEUE */
+    const struct fs_inventory_ops *inventory;  /* kind FS_PLUGIN_INVENTORY */
+    const struct fs_storage_ops *storage;      /* kind FS_PLUGIN_STORAGE */
+
+    void *reserved[8];  /* zero: room to grow without a new ABI version */
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLASHSALED_FS_PLUGIN_H */

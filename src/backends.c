@@ -1,0 +1,200 @@
+/* backends.c - opens the three plugins and serializes calls into the ones
+ * that are not thread-safe. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends.h"
+
+int fs_backends_open(struct fs_backends *be, const struct fs_config *cfg,
+                     const char *plugin_dir, char *err, size_t errlen)
+{
+    struct {
+        struct fs_backend *b;
+        enum fs_plugin_kind kind;
+        const struct fs_plugin_config *block;
+    } parts[] = {
+        {&be->queue, FS_PLUGIN_QUEUE, &cfg->queue},
+        {&be->inventory, FS_PLUGIN_INVENTORY, &cfg->inventory},
+        {&be->storage, FS_PLUGIN_STORAGE, &cfg->storage},
+    };
+
+    memset(be, 0, sizeof(*be));
+    for (size_t i = 0; i < 3; i++) {
+        if (fs_plugin_open(parts[i].b, plugin_dir, parts[i].kind,
+                           parts[i].block->name, err, errlen) != 0 ||
+            fs_plugin_configure(parts[i].b, parts[i].block, cfg, err, errlen) != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    fs_backends_close(be);
+    return -1;
+}
+
+int fs_backends_start(struct fs_backends *be, char *err, size_t errlen)
+{
+    /* Storage first: it is the truth the others are rebuilt from. */
+    if (fs_plugin_start(&be->storage, err, errlen) != 0 ||
+        fs_plugin_start(&be->inventory, err, errlen) != 0 ||
+        fs_plugin_start(&be->queue, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+void fs_backends_close(struct fs_backends *be)
+{
+    fs_plugin_close(&be->queue);
+    fs_plugin_close(&be->inventory);
+    fs_plugin_close(&be->storage);
+}
+
+/* Calls ops->fn(ctx, ...) under the plugin's lock when it needs one. */
+#define CALL(b, table, fn, ...)                                         \
+    do {                                                                \
+        enum fs_status rc_;                                             \
+        if ((b)->serialize)                                             \
+            pthread_mutex_lock(&(b)->lock);                             \
+        rc_ = (b)->plugin->table->fn((b)->ctx, __VA_ARGS__);            \
+        if ((b)->serialize)                                             \
+            pthread_mutex_unlock(&(b)->lock);                           \
+        return rc_;                                                     \
+    } while (0)
+
+enum fs_status fs_backend_health(struct fs_backend *b, char *detail, size_t len)
+{
+    enum fs_status rc;
+    if (!b->ctx) {
+        snprintf(detail, len, "not started");
+        return FS_UNAVAILABLE;
+    }
+    if (b->serialize)
+        pthread_mutex_lock(&b->lock);
+    rc = b->plugin->health(b->ctx, detail, len);
+    if (b->serialize)
+        pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+enum fs_status fs_queue_publish(struct fs_backends *be, const void *body, size_t len)
+{
+    CALL(&be->queue, queue, publish, body, len);
+}
+
+enum fs_status fs_queue_consume(struct fs_backends *be, struct fs_delivery *out,
+                                size_t max, size_t *n, int timeout_ms)
+{
+    /* A queue plugin that is not thread-safe keeps its lock through the
+     * consume wait, so publishers wait too: docs/plugins.md says so. */
+    CALL(&be->queue, queue, consume, out, max, n, timeout_ms);
+}
+
+enum fs_status fs_queue_ack(struct fs_backends *be, uint64_t tag)
+{
+    CALL(&be->queue, queue, ack, tag);
+}
+
+enum fs_status fs_queue_nack(struct fs_backends *be, uint64_t tag, int requeue)
+{
+    CALL(&be->queue, queue, nack, tag, requeue);
+}
+
+enum fs_status fs_queue_depth(struct fs_backends *be, uint64_t *out)
+{
+    CALL(&be->queue, queue, depth, out);
+}
+
+enum fs_status fs_inventory_counts(struct fs_backends *be, const char *sale,
+                                   struct fs_sale_counts *out)
+{
+    CALL(&be->inventory, inventory, counts, sale, out);
+}
+
+enum fs_status fs_inventory_rebuild(struct fs_backends *be, const char *sale,
+                                    int64_t inventory, const struct fs_hold *e,
+                                    size_t n)
+{
+    CALL(&be->inventory, inventory, rebuild, sale, inventory, e, n);
+}
+
+enum fs_status fs_inventory_reserve(struct fs_backends *be, const char *sale,
+                                    const char *user, const char *booking,
+                                    int64_t expires_ms,
+                                    char existing[FS_ID_MAX + 1])
+{
+    CALL(&be->inventory, inventory, reserve, sale, user, booking, expires_ms,
+         existing);
+}
+
+enum fs_status fs_inventory_confirm(struct fs_backends *be, const char *sale,
+                                    const char *booking, int64_t now_ms)
+{
+    CALL(&be->inventory, inventory, confirm, sale, booking, now_ms);
+}
+
+enum fs_status fs_inventory_release(struct fs_backends *be, const char *sale,
+                                    const char *booking)
+{
+    CALL(&be->inventory, inventory, release, sale, booking);
+}
+
+enum fs_status fs_inventory_expire_due(struct fs_backends *be, const char *sale,
+                                       int64_t now_ms, struct fs_hold *out,
+                                       size_t max, size_t *n)
+{
+    CALL(&be->inventory, inventory, expire_due, sale, now_ms, out, max, n);
+}
+
+enum fs_status fs_inventory_lookup(struct fs_backends *be, const char *sale,
+                                   const char *booking, struct fs_hold *out)
+{
+    CALL(&be->inventory, inventory, lookup, sale, booking, out);
+}
+
+enum fs_status fs_inventory_set(struct fs_backends *be, const char *sale,
+                                int64_t inventory)
+{
+    CALL(&be->inventory, inventory, set_inventory, sale, inventory);
+}
+
+enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
+                                 char existing[FS_ID_MAX + 1])
+{
+    CALL(&be->storage, storage, insert, b, existing);
+}
+
+enum fs_status fs_storage_transition(struct fs_backends *be,
+                                     const struct fs_transition *t, size_t n,
+                                     enum fs_status *results,
+                                     enum fs_booking_state *current)
+{
+    CALL(&be->storage, storage, transition, t, n, results, current);
+}
+
+enum fs_status fs_storage_transition1(struct fs_backends *be,
+                                      const struct fs_transition *t,
+                                      enum fs_booking_state *current)
+{
+    enum fs_status result = FS_ERROR;
+    enum fs_booking_state now = FS_STATE_NONE;
+    enum fs_status rc = fs_storage_transition(be, t, 1, &result, &now);
+    if (rc != FS_OK)
+        return rc;
+    if (current)
+        *current = now;
+    return result;
+}
+
+enum fs_status fs_storage_get(struct fs_backends *be, const char *booking,
+                              struct fs_booking *out)
+{
+    CALL(&be->storage, storage, get, booking, out);
+}
+
+enum fs_status fs_storage_list(struct fs_backends *be, const char *sale,
+                               enum fs_booking_state state,
+                               int (*cb)(void *arg, const struct fs_booking *b),
+                               void *arg)
+{
+    CALL(&be->storage, storage, list, sale, state, cb, arg);
+}

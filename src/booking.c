@@ -1,0 +1,306 @@
+/*
+ * booking.c - the accept path and the client-facing state changes.
+ *
+ * Storage is the truth for a booking's state, the inventory for stock. Every
+ * change touches the inventory first and storage second, so that a crash
+ * between the two leaves a state the worker, the sweeper or recovery repair:
+ * see DESIGN.md section 4 and the notes at each function.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "booking.h"
+#include "ids.h"
+#include "log.h"
+#include "metrics.h"
+#include "recovery.h"
+#include "states.h"
+
+int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
+                    struct fs_backends *be)
+{
+    unsigned char rnd[FS_INSTANCE_ID_LEN / 2];
+
+    memset(svc, 0, sizeof(*svc));
+    svc->cfg = cfg;
+    svc->be = be;
+    svc->n_sales = cfg->n_sales;
+    svc->sales = calloc(cfg->n_sales ? cfg->n_sales : 1, sizeof(*svc->sales));
+    if (!svc->sales)
+        return -1;
+    for (size_t i = 0; i < cfg->n_sales; i++) {
+        svc->sales[i].cfg = &cfg->sales[i];
+        atomic_init(&svc->sales[i].pending, 0);
+        pthread_mutex_init(&svc->sales[i].rebuild_lock, NULL);
+    }
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return -1;
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
+    atomic_init(&svc->accepting, 1);
+    return 0;
+}
+
+void fs_service_free(struct fs_service *svc)
+{
+    for (size_t i = 0; i < svc->n_sales; i++)
+        pthread_mutex_destroy(&svc->sales[i].rebuild_lock);
+    free(svc->sales);
+    svc->sales = NULL;
+    svc->n_sales = 0;
+}
+
+struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
+{
+    for (size_t i = 0; i < svc->n_sales; i++)
+        if (strcmp(svc->sales[i].cfg->id, sale_id) == 0)
+            return &svc->sales[i];
+    return NULL;
+}
+
+int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms)
+{
+    if (sale->cfg->starts_at_ms && now_ms < sale->cfg->starts_at_ms)
+        return 0;
+    if (sale->cfg->ends_at_ms && now_ms >= sale->cfg->ends_at_ms)
+        return 0;
+    return 1;
+}
+
+/* Live counts, rebuilding the backend's state first if it lost it. */
+static enum fs_status sale_counts(struct fs_service *svc, struct fs_sale *sale,
+                                  struct fs_sale_counts *c)
+{
+    enum fs_status rc = fs_inventory_counts(svc->be, sale->cfg->id, c);
+    if (rc != FS_NOT_FOUND)
+        return rc;
+    rc = fs_recovery_ensure_sale(svc, sale);
+    if (rc != FS_OK)
+        return rc;
+    return fs_inventory_counts(svc->be, sale->cfg->id, c);
+}
+
+enum fs_status fs_booking_publish(struct fs_service *svc, struct fs_sale *sale,
+                                  const struct fs_booking *b)
+{
+    struct fs_message m;
+    char body[FS_MESSAGE_MAX];
+    size_t len;
+    enum fs_status rc;
+
+    memset(&m, 0, sizeof(m));
+    memcpy(m.booking_id, b->booking_id, sizeof(m.booking_id));
+    memcpy(m.sale_id, b->sale_id, sizeof(m.sale_id));
+    memcpy(m.user_id, b->user_id, sizeof(m.user_id));
+    memcpy(m.origin, svc->instance_id, sizeof(m.origin));
+    m.hold_seconds = b->hold_seconds;
+    m.created_ms = b->created_ms;
+    len = fs_message_encode(&m, body, sizeof(body));
+    if (len == 0)
+        return FS_ERROR;
+    /* Counted before the publish: the worker may decide it before we return. */
+    atomic_fetch_add(&sale->pending, 1);
+    rc = fs_queue_publish(svc->be, body, len);
+    if (rc != FS_OK)
+        atomic_fetch_sub(&sale->pending, 1);
+    return rc;
+}
+
+/* Takes back a booking recorded as queued whose message never reached the
+ * queue, so that it neither blocks the user nor gets processed later. */
+static void accept_undo(struct fs_service *svc, const struct fs_booking *b)
+{
+    struct fs_transition t = {
+        .booking_id = b->booking_id, .from = FS_STATE_QUEUED,
+        .to = FS_STATE_DELETED, .at_ms = fs_now_ms(),
+    };
+    enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
+    if (rc != FS_OK)
+        fs_log_warn("booking %s: could not take back after a failed publish "
+                    "(%s): recovery will process it", b->booking_id,
+                    fs_status_name(rc));
+}
+
+static enum fs_status accept_checks(struct fs_service *svc, struct fs_sale *sale,
+                                    int64_t now)
+{
+    struct fs_sale_counts c;
+    enum fs_status rc;
+
+    if (!fs_sale_is_open(sale, now))
+        return FS_CLOSED;
+    rc = sale_counts(svc, sale, &c);
+    if (rc != FS_OK)
+        return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
+    /* Pending bookings ahead of this one will almost all take an item: none
+     * is a duplicate (storage refused those) or a policy reject (checked
+     * before accept). Answering sold_out here spares the queue and storage a
+     * million late users; an item that comes back later (cancel, expiry)
+     * makes `available` positive again. */
+    if (c.available - atomic_load(&sale->pending) <= 0)
+        return FS_SOLD_OUT;
+    return FS_OK;
+}
+
+enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
+                                 const char *user_id, uint32_t hold_seconds,
+                                 struct fs_booking *out,
+                                 char existing[FS_ID_MAX + 1])
+{
+    struct fs_sale *sale = fs_service_sale(svc, sale_id);
+    int64_t now = fs_now_ms();
+    enum fs_status rc;
+
+    if (!sale)
+        return FS_NOT_FOUND;
+    if (!atomic_load(&svc->accepting))
+        return FS_UNAVAILABLE;
+    rc = accept_checks(svc, sale, now);
+    if (rc != FS_OK)
+        return rc;
+
+    memset(out, 0, sizeof(*out));
+    if (fs_id_generate(out->booking_id) != 0)
+        return FS_ERROR;
+    snprintf(out->sale_id, sizeof(out->sale_id), "%s", sale_id);
+    snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
+    out->state = FS_STATE_QUEUED;
+    out->created_ms = out->updated_ms = now;
+    out->hold_seconds = hold_seconds ? hold_seconds
+                                     : (uint32_t)sale->cfg->hold_seconds;
+
+    /* Recorded before it is queued: the record is what makes a 202 durable
+     * with a memory queue, and its unique index is the one-per-user check. */
+    rc = fs_storage_insert(svc->be, out, existing);
+    if (rc != FS_OK)
+        return rc;
+    rc = fs_booking_publish(svc, sale, out);
+    if (rc != FS_OK) {
+        accept_undo(svc, out);
+        return FS_UNAVAILABLE;
+    }
+    fs_metrics_booking(FS_STATE_QUEUED);
+    return FS_OK;
+}
+
+enum fs_status fs_booking_get(struct fs_service *svc, const char *user_id,
+                              const char *sale_id, const char *booking_id,
+                              struct fs_booking *out)
+{
+    enum fs_status rc = fs_storage_get(svc->be, booking_id, out);
+    if (rc != FS_OK)
+        return rc;
+    /* Another user's booking is "not found": never reveal that it exists. */
+    if (strcmp(out->user_id, user_id) != 0 || strcmp(out->sale_id, sale_id) != 0)
+        return FS_NOT_FOUND;
+    return FS_OK;
+}
+
+/* Applies one storage change and re-reads the booking for the answer. */
+static enum fs_status store_change(struct fs_service *svc, struct fs_booking *b,
+                                   enum fs_booking_state to)
+{
+    struct fs_transition t = {
+        .booking_id = b->booking_id, .from = b->state, .to = to,
+        .hold_expires_ms = b->hold_expires_ms, .at_ms = fs_now_ms(),
+    };
+    enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
+    if (rc == FS_OK) {
+        b->state = to;
+        b->updated_ms = t.at_ms;
+        fs_metrics_booking(to);
+    }
+    return rc;
+}
+
+enum fs_status fs_booking_confirm(struct fs_service *svc, const char *user_id,
+                                  const char *sale_id, const char *booking_id,
+                                  struct fs_booking *out)
+{
+    enum fs_status rc = fs_booking_get(svc, user_id, sale_id, booking_id, out);
+    if (rc != FS_OK)
+        return rc;
+    if (out->state != FS_STATE_HOLD)
+        return FS_CONFLICT;
+    /* The inventory decides the race with expiry: its confirm refuses a hold
+     * whose time is up, and its expiry refuses a booked item. A crash after
+     * this line leaves storage at hold: the sweeper's reconciliation reads
+     * the inventory and records booked. */
+    rc = fs_inventory_confirm(svc->be, sale_id, booking_id, fs_now_ms());
+    if (rc == FS_EXPIRED || rc == FS_NOT_FOUND || rc == FS_CONFLICT)
+        return FS_CONFLICT;
+    if (rc != FS_OK)
+        return rc;
+    /* Of concurrent confirms of one hold, storage lets exactly one win; the
+     * others are told 409 like any later confirm. */
+    return store_change(svc, out, FS_STATE_BOOKED);
+}
+
+static enum fs_status cancel_queued(struct fs_service *svc, struct fs_booking *b)
+{
+    enum fs_status rc = store_change(svc, b, FS_STATE_DELETED);
+    if (rc != FS_OK)
+        return rc;
+    /* The worker may have reserved already and be about to find the booking
+     * deleted; it releases then too, and release gives an item back once. */
+    fs_inventory_release(svc->be, b->sale_id, b->booking_id);
+    return FS_OK;
+}
+
+static enum fs_status cancel_hold(struct fs_service *svc, struct fs_booking *b)
+{
+    enum fs_status rc = fs_inventory_release(svc->be, b->sale_id, b->booking_id);
+    if (rc == FS_NOT_FOUND || rc == FS_CONFLICT)
+        return FS_CONFLICT;  /* expired or confirmed first */
+    if (rc != FS_OK)
+        return rc;
+    return store_change(svc, b, FS_STATE_DELETED);
+}
+
+enum fs_status fs_booking_cancel(struct fs_service *svc, const char *user_id,
+                                 const char *sale_id, const char *booking_id,
+                                 struct fs_booking *out)
+{
+    /* Two rounds: a queued booking may become a hold between our read and
+     * our conditional change. */
+    for (int round = 0; round < 2; round++) {
+        enum fs_status rc = fs_booking_get(svc, user_id, sale_id, booking_id, out);
+        if (rc != FS_OK)
+            return rc;
+        if (out->state == FS_STATE_QUEUED)
+            rc = cancel_queued(svc, out);
+        else if (out->state == FS_STATE_HOLD)
+            rc = cancel_hold(svc, out);
+        else
+            return FS_CONFLICT;
+        if (rc != FS_CONFLICT || out->state == FS_STATE_HOLD)
+            return rc;
+    }
+    return FS_CONFLICT;
+}
+
+enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
+                                struct fs_sale_view *out)
+{
+    struct fs_sale *sale = fs_service_sale(svc, sale_id);
+    int64_t now = fs_now_ms();
+    enum fs_status rc;
+
+    if (!sale)
+        return FS_NOT_FOUND;
+    rc = sale_counts(svc, sale, &out->counts);
+    if (rc != FS_OK)
+        return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
+    out->sale_id = sale->cfg->id;
+    if (sale->cfg->starts_at_ms && now < sale->cfg->starts_at_ms)
+        out->state = "scheduled";
+    else if (!fs_sale_is_open(sale, now))
+        out->state = "closed";
+    else if (out->counts.available <= 0)
+        out->state = "sold_out";
+    else
+        out->state = "open";
+    return FS_OK;
+}

@@ -1,0 +1,82 @@
+/*
+ * booking.h - the booking service: the accept path and the client-facing
+ * state changes (confirm, cancel), the sale view, and the per-sale runtime
+ * state the worker and sweeper share. Knows plugins only through backends.h.
+ */
+#ifndef FS_BOOKING_H
+#define FS_BOOKING_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "backends.h"
+#include "config.h"
+#include "message.h"
+
+struct fs_sale {
+    const struct fs_sale_config *cfg;
+    /* Bookings this daemon accepted and its worker has not decided yet: the
+     * accept path answers sold_out once they cover the available stock. */
+    atomic_int_fast64_t pending;
+    /* Serializes rebuilding this sale's inventory state from storage. */
+    pthread_mutex_t rebuild_lock;
+};
+
+struct fs_service {
+    const struct fs_config *cfg;
+    struct fs_backends *be;
+    struct fs_sale *sales;
+    size_t n_sales;
+    char instance_id[FS_INSTANCE_ID_LEN + 1];
+    atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
+};
+
+struct fs_sale_view {
+    const char *sale_id;
+    struct fs_sale_counts counts;
+    const char *state;  /* scheduled, open, sold_out, closed */
+};
+
+int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
+                    struct fs_backends *be);
+void fs_service_free(struct fs_service *svc);
+struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
+
+/* 1 if the sale accepts bookings at now_ms. */
+int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms);
+
+/* The accept path. FS_OK: out holds the queued booking (answer 202).
+ * FS_NOT_FOUND: no such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock
+ * left counting this daemon's pending bookings. FS_DUPLICATE: the user has an
+ * active booking, its id in existing. FS_UNAVAILABLE: nothing was accepted. */
+enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
+                                 const char *user_id, uint32_t hold_seconds,
+                                 struct fs_booking *out,
+                                 char existing[FS_ID_MAX + 1]);
+
+/* The booking if it belongs to user_id and sale_id, else FS_NOT_FOUND. */
+enum fs_status fs_booking_get(struct fs_service *svc, const char *user_id,
+                              const char *sale_id, const char *booking_id,
+                              struct fs_booking *out);
+
+/* hold -> booked. FS_CONFLICT when not a live hold (out holds the booking as
+ * it stands). */
+enum fs_status fs_booking_confirm(struct fs_service *svc, const char *user_id,
+                                  const char *sale_id, const char *booking_id,
+                                  struct fs_booking *out);
+
+/* queued | hold -> deleted, giving the item back once. FS_CONFLICT for
+ * anything else. */
+enum fs_status fs_booking_cancel(struct fs_service *svc, const char *user_id,
+                                 const char *sale_id, const char *booking_id,
+                                 struct fs_booking *out);
+
+enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
+                                struct fs_sale_view *out);
+
+/* Publishes a message for a booking already recorded as queued. */
+enum fs_status fs_booking_publish(struct fs_service *svc, struct fs_sale *sale,
+                                  const struct fs_booking *b);
+
+#endif

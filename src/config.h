@@ -1,0 +1,113 @@
+/*
+ * config.h - the daemon's YAML config (DESIGN.md section 3) as a struct.
+ *
+ * fs_config_load() reads a file with libyaml and fills struct fs_config, with
+ * every default applied. Errors name the file and the line ("flashsaled.yaml:7:
+ * sales[0].inventory: expected a whole number >= 0, got 'ten'"). Relative paths
+ * are made absolute against the config file's folder.
+ *
+ * Plugin blocks are kept as raw key/value pairs with their line numbers: only
+ * the plugin's own option table (struct fs_option) can say which keys are
+ * valid, so the plugin loader checks them with fs_config_apply_options().
+ */
+#ifndef FS_CONFIG_H
+#define FS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flashsaled/fs_plugin.h"
+
+#define FS_CONFIG_ERR_MAX 512
+
+struct fs_config_kv {
+    char *key;
+    char *value;  /* scalar text as written */
+    int line;     /* 1-based line of the key */
+};
+
+struct fs_plugin_config {
+    char *name;                 /* plugins.<kind>.name */
+    int line;                   /* line of the block, for messages */
+    struct fs_config_kv *kv;    /* every other key of the block */
+    size_t n_kv;
+};
+
+struct fs_sale_config {
+    char *id;                   /* validated: 1..64 of [A-Za-z0-9._-] */
+    int64_t inventory;          /* >= 0 */
+    int64_t hold_seconds;       /* > 0, default 300 */
+    int64_t starts_at_ms;       /* 0 when unset (open from start) */
+    int64_t ends_at_ms;         /* 0 when unset (never closes) */
+    int line;
+};
+
+struct fs_config {
+    char *path;                 /* absolute path of the file read */
+    char *dir;                  /* its folder: base of relative paths */
+
+    char *listen;               /* "127.0.0.1:8080"; civetweb listening_ports syntax */
+    struct {
+        int64_t threads;              /* civetweb num_threads, default 64 */
+        int64_t listen_backlog;       /* default 1024 */
+        int64_t keep_alive_timeout_ms;/* default 5000; 0 disables keep-alive */
+        int64_t request_timeout_ms;   /* default 10000 */
+        int64_t max_body_bytes;       /* default 4096 */
+        int64_t max_header_bytes;     /* default 8192 (civetweb max_request_size) */
+    } http;
+
+    char *plugins_dir;          /* plugins.dir; NULL: compiled-in default */
+    struct fs_plugin_config queue;      /* default name "memory" */
+    struct fs_plugin_config inventory;  /* default name "memory" */
+    struct fs_plugin_config storage;    /* default name "sqlite", path data/bookings.db */
+
+    char *jwt_secret;           /* auth.jwt_secret, or the contents of auth.jwt_secret_file
+                                   (trailing newline stripped); required, >= 16 bytes */
+    char *trusted_user_header;  /* auth.trusted_user_header; NULL = off (default) */
+
+    char *policies_dir;         /* policies.dir, default "policies", made absolute */
+    struct fs_config_kv *policy_settings; /* policies.settings: flat key -> scalar */
+    size_t n_policy_settings;
+
+    char *admin_token;          /* admin.token; NULL when unset */
+
+    struct {
+        int64_t batch;              /* worker.batch, default 128 */
+        int64_t sweep_interval_ms;  /* worker.sweep_interval_ms, default 200 */
+    } worker;
+
+    char *log_level;            /* log.level: error|warn|info|debug, default info */
+
+    struct fs_sale_config *sales;
+    size_t n_sales;
+};
+
+/* Reads and validates `path`. Returns NULL and writes "file:line: message"
+ * into err on the first error. */
+struct fs_config *fs_config_load(const char *path, char *err, size_t errlen);
+void fs_config_free(struct fs_config *cfg);
+
+/* Finds a sale by id, NULL if none. */
+const struct fs_sale_config *fs_config_sale(const struct fs_config *cfg,
+                                            const char *sale_id);
+
+/* Fills the zeroed struct `out` (of the plugin's config_size) from a plugin
+ * block and the plugin's option table: defaults first, then the block's keys.
+ * An unknown key is an error naming the closest known key ("did you mean
+ * 'path'?"); a bad value names the expected type. FS_OPT_PATH values are made
+ * absolute against base_dir. Allocated strings are recorded in the returned
+ * handle; free them with fs_config_options_free(). Returns NULL on error. */
+struct fs_option_values;
+struct fs_option_values *fs_config_apply_options(
+    const struct fs_plugin_config *block, const char *kind,
+    const struct fs_option *options, void *out, const char *base_dir,
+    const char *file, char *err, size_t errlen);
+void fs_config_options_free(struct fs_option_values *values);
+
+/* Parses RFC 3339 ("2026-12-01T10:00:00Z", with optional fraction and offset)
+ * to Unix ms. Returns 0 on success. */
+int fs_parse_rfc3339(const char *text, int64_t *out_ms);
+/* Formats Unix ms as "2026-12-01T10:00:00Z" (UTC, whole seconds). */
+void fs_format_rfc3339(int64_t ms, char out[32]);
+
+#endif

@@ -1,0 +1,250 @@
+/* daemon.c - start-up, signal loop and orderly shutdown. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_autoconf.h"
+
+#include "backends.h"
+#include "booking.h"
+#include "config.h"
+#include "daemon.h"
+#include "http_api.h"
+#include "log.h"
+#include "metrics.h"
+#include "recovery.h"
+#include "states.h"
+#include "sweeper.h"
+#include "worker.h"
+
+#ifndef FS_PLUGIN_DIR
+#define FS_PLUGIN_DIR "/usr/local/lib/flashsaled"
+#endif
+
+const char *fs_daemon_plugin_dir(const char *cli_dir, const char *config_dir)
+{
+    const char *env = getenv("FLASHSALED_PLUGIN_DIR");
+    if (cli_dir && *cli_dir)
+        return cli_dir;
+    if (config_dir && *config_dir)
+        return config_dir;
+    if (env && *env)
+        return env;
+    return FS_PLUGIN_DIR;
+}
+
+struct daemon {
+    struct fs_config *cfg;
+    struct fs_backends be;
+    struct fs_service svc;
+    struct fs_worker worker;
+    struct fs_sweeper sweeper;
+    struct fs_http http;
+    int service_ready;
+};
+
+static struct fs_config *load_config(const char *path)
+{
+    char err[FS_CONFIG_ERR_MAX];
+    struct fs_config *cfg = fs_config_load(path, err, sizeof(err));
+    if (!cfg)
+        fprintf(stderr, "flashsaled: %s\n", err);
+    return cfg;
+}
+
+/* Brings each sale's inventory state in line with storage and the config. */
+static int prepare_sales(struct daemon *d)
+{
+    for (size_t i = 0; i < d->svc.n_sales; i++) {
+        struct fs_sale *sale = &d->svc.sales[i];
+        struct fs_sale_counts c;
+        enum fs_status rc = fs_recovery_ensure_sale(&d->svc, sale);
+        if (rc == FS_OK)
+            rc = fs_inventory_counts(d->svc.be, sale->cfg->id, &c);
+        if (rc != FS_OK) {
+            fs_log_error("sale %s: inventory backend not ready: %s",
+                         sale->cfg->id, fs_status_name(rc));
+            return -1;
+        }
+        if (c.inventory != sale->cfg->inventory) {
+            rc = fs_inventory_set(d->svc.be, sale->cfg->id, sale->cfg->inventory);
+            if (rc == FS_OK)
+                fs_log_info("sale %s: inventory changed from %lld to %lld",
+                            sale->cfg->id, (long long)c.inventory,
+                            (long long)sale->cfg->inventory);
+            else
+                fs_log_error("sale %s: cannot set inventory to %lld below the "
+                             "%lld held and booked; keeping %lld", sale->cfg->id,
+                             (long long)sale->cfg->inventory,
+                             (long long)(c.held + c.booked), (long long)c.inventory);
+        }
+    }
+    return 0;
+}
+
+static int start(struct daemon *d, const char *plugin_dir)
+{
+    char err[1024];
+    size_t requeued = 0;
+    enum fs_status rc;
+
+    if (fs_backends_open(&d->be, d->cfg, plugin_dir, err, sizeof(err)) != 0 ||
+        fs_backends_start(&d->be, err, sizeof(err)) != 0) {
+        fs_log_error("%s", err);
+        return -1;
+    }
+    if (fs_service_init(&d->svc, d->cfg, &d->be) != 0) {
+        fs_log_error("cannot set up the booking service");
+        return -1;
+    }
+    d->service_ready = 1;
+    if (prepare_sales(d) != 0)
+        return -1;
+    if (fs_worker_start(&d->worker, &d->svc) != 0 ||
+        fs_sweeper_start(&d->sweeper, &d->svc) != 0) {
+        fs_log_error("cannot start the worker threads");
+        return -1;
+    }
+    rc = fs_recovery_requeue(&d->svc, &requeued);
+    if (rc != FS_OK) {
+        fs_log_error("cannot re-queue stored bookings: %s", fs_status_name(rc));
+        return -1;
+    }
+    if (requeued)
+        fs_log_info("re-queued %zu bookings accepted before the last stop",
+                    requeued);
+    if (fs_http_start(&d->http, &d->svc, err, sizeof(err)) != 0) {
+        fs_log_error("%s", err);
+        return -1;
+    }
+    fs_log_info("flashsaled %s listening on %s (queue %s, inventory %s, "
+                "storage %s, %zu sales)", PACKAGE_VERSION, d->cfg->listen,
+                d->be.queue.plugin->name, d->be.inventory.plugin->name,
+                d->be.storage.plugin->name, d->svc.n_sales);
+    return 0;
+}
+
+/* Reverse order of start; each step is safe if its part never started. */
+static void stop(struct daemon *d)
+{
+    if (d->service_ready)
+        atomic_store(&d->svc.accepting, 0);
+    fs_http_stop(&d->http);
+    fs_worker_stop(&d->worker);
+    fs_sweeper_stop(&d->sweeper);
+    fs_backends_close(&d->be);
+    if (d->service_ready)
+        fs_service_free(&d->svc);
+}
+
+static void wait_for_stop(void)
+{
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            fs_log_info("SIGHUP: nothing to reload yet (sales and the Lua "
+                        "policies become reloadable in later versions)");
+            continue;
+        }
+        fs_log_info("%s: stopping: no new requests, finishing those in flight",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return;
+    }
+}
+
+int fs_daemon_run(const char *config_path, const char *plugin_dir)
+{
+    struct daemon d;
+    int code = 1;
+
+    memset(&d, 0, sizeof(d));
+    d.cfg = load_config(config_path);
+    if (!d.cfg)
+        return 1;
+    fs_log_set_level((enum fs_log_level)fs_log_level_parse(d.cfg->log_level));
+    fs_metrics_init();
+    if (start(&d, fs_daemon_plugin_dir(plugin_dir, d.cfg->plugins_dir)) == 0) {
+        wait_for_stop();
+        code = 0;
+    }
+    stop(&d);
+    if (code == 0)
+        fs_log_info("stopped");
+    fs_config_free(d.cfg);
+    return code;
+}
+
+static const char *option_type_name(enum fs_option_type t)
+{
+    switch (t) {
+    case FS_OPT_STRING: return "string";
+    case FS_OPT_PATH: return "path";
+    case FS_OPT_INT: return "integer";
+    case FS_OPT_BOOL: return "boolean";
+    default: return "?";
+    }
+}
+
+int fs_daemon_help_plugin(const char *kind, const char *name,
+                          const char *plugin_dir)
+{
+    static const enum fs_plugin_kind kinds[] = {
+        FS_PLUGIN_QUEUE, FS_PLUGIN_INVENTORY, FS_PLUGIN_STORAGE};
+    struct fs_backend b;
+    char err[1024];
+    const struct fs_option *o;
+    int found = -1;
+
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(kind, fs_plugin_kind_name(kinds[i])) == 0)
+            found = (int)i;
+    if (found < 0) {
+        fprintf(stderr, "flashsaled: plugin kind is queue, inventory or storage\n");
+        return 2;
+    }
+    if (fs_plugin_open(&b, fs_daemon_plugin_dir(plugin_dir, NULL), kinds[found],
+                       name, err, sizeof(err)) != 0) {
+        fprintf(stderr, "flashsaled: %s\n", err);
+        return 1;
+    }
+    printf("plugins.%s.name: %s (%s)\n  %s\n\n", kind, name,
+           b.plugin->version ? b.plugin->version : "no version",
+           b.plugin->description ? b.plugin->description : "");
+    for (o = b.plugin->options; o && o->type != FS_OPT_END; o++)
+        printf("%s (%s, default %s)\n  %s\n", o->name, option_type_name(o->type),
+               o->default_value ? o->default_value : "none: required",
+               o->description ? o->description : "");
+    fs_plugin_close(&b);
+    return 0;
+}
+
+int fs_daemon_check_config(const char *config_path, const char *plugin_dir)
+{
+    char err[1024];
+    struct fs_backends be;
+    struct fs_config *cfg = load_config(config_path);
+
+    if (!cfg)
+        return 1;
+    if (fs_backends_open(&be, cfg, fs_daemon_plugin_dir(plugin_dir, cfg->plugins_dir),
+                         err, sizeof(err)) != 0) {
+        fprintf(stderr, "flashsaled: %s\n", err);
+        fs_config_free(cfg);
+        return 1;
+    }
+    fs_backends_close(&be);
+    printf("%s: configuration is valid (%zu sales; queue %s, inventory %s, "
+           "storage %s)\n", cfg->path, cfg->n_sales, cfg->queue.name,
+           cfg->inventory.name, cfg->storage.name);
+    fs_config_free(cfg);
+    return 0;
+}

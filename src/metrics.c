@@ -1,0 +1,313 @@
+/*
+ * metrics.c - owns the daemon's counters and writes them as Prometheus text
+ * (exposition format 0.0.4).
+ *
+ * Every counter is a fixed-size array of C11 atomics indexed by its labels,
+ * so counting is one relaxed fetch_add and never allocates or locks: the
+ * request threads of a flash sale all hit the same few counters at once.
+ * Relaxed order is enough because no reader infers anything about other
+ * memory from a counter's value.
+ *
+ * Values outside the known label sets are still counted, in a catch-all
+ * slot, rather than dropped or indexed out of bounds: a status code outside
+ * 100..599 under code="invalid", an unknown route under route="other", an
+ * unknown state under state="none", an unknown rejection reason under
+ * reason="other".
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "metrics.h"
+#include "states.h"
+
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+#define STATUS_SLOTS (STATUS_MAX - STATUS_MIN + 1)
+#define STATUS_INVALID STATUS_SLOTS         /* the catch-all slot */
+#define STATE_COUNT (FS_STATE_REJECTED + 1)
+#define BUCKET_COUNT 14                     /* 13 bounds and +Inf */
+
+/* Longest latency recorded: a bound keeps the double to nanoseconds
+ * conversion defined, and the 64-bit nanosecond sum then holds at least five
+ * million such observations. A real latency is far below it. */
+#define OBSERVE_MAX_S 3600.0
+
+static const char *const route_names[FS_ROUTE_COUNT] = {
+    [FS_ROUTE_BOOK] = "book",
+    [FS_ROUTE_BOOKING_GET] = "booking_get",
+    [FS_ROUTE_BOOKING_PUT] = "booking_put",
+    [FS_ROUTE_BOOKING_DELETE] = "booking_delete",
+    [FS_ROUTE_BOOKING_EVENTS] = "booking_events",
+    [FS_ROUTE_SALE] = "sale",
+    [FS_ROUTE_HEALTH] = "healthz",
+    [FS_ROUTE_READY] = "readyz",
+    [FS_ROUTE_METRICS] = "metrics",
+    [FS_ROUTE_ADMIN] = "admin",
+    [FS_ROUTE_OTHER] = "other",
+};
+
+/* The last entry is the catch-all for unknown reasons. */
+static const char *const reason_names[] = {"sold_out", "duplicate", "policy",
+                                           "closed", "other"};
+#define REASON_COUNT (sizeof(reason_names) / sizeof(reason_names[0]))
+
+static const double bucket_bounds[BUCKET_COUNT - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1, 2.5, 5,
+};
+
+struct histogram {
+    const char *name;
+    const char *help;
+    /* Per-bucket (not cumulative) counts; rendering accumulates them, and
+     * _count is their total, so _count always equals the +Inf bucket. */
+    _Atomic uint64_t buckets[BUCKET_COUNT];
+    _Atomic uint64_t sum_ns;
+};
+
+static _Atomic uint64_t requests[FS_ROUTE_COUNT][STATUS_SLOTS + 1];
+static _Atomic uint64_t bookings[STATE_COUNT];
+static _Atomic uint64_t rejections[REASON_COUNT];
+static _Atomic uint64_t queue_depth;
+static _Atomic int64_t start_time_ms;
+static struct histogram histograms[FS_HIST_COUNT] = {
+    [FS_HIST_ACCEPT] = {
+        .name = "flashsaled_accept_latency_seconds",
+        .help = "Time from a booking request's arrival to its 202 answer.",
+    },
+    [FS_HIST_RESERVE] = {
+        .name = "flashsaled_reserve_latency_seconds",
+        .help = "Time of one inventory reserve call by the worker.",
+    },
+};
+
+static void counter_add(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static uint64_t counter_get(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void counters_zero(_Atomic uint64_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&c[i], 0, memory_order_relaxed);
+}
+
+void fs_metrics_init(void)
+{
+    struct timespec ts;
+
+    for (size_t r = 0; r < FS_ROUTE_COUNT; r++)
+        counters_zero(requests[r], STATUS_SLOTS + 1);
+    counters_zero(bookings, STATE_COUNT);
+    counters_zero(rejections, REASON_COUNT);
+    atomic_store_explicit(&queue_depth, 0, memory_order_relaxed);
+    for (size_t h = 0; h < FS_HIST_COUNT; h++) {
+        counters_zero(histograms[h].buckets, BUCKET_COUNT);
+        atomic_store_explicit(&histograms[h].sum_ns, 0, memory_order_relaxed);
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_store(&start_time_ms,
+                 (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+const char *fs_route_name(enum fs_route route)
+{
+    if ((unsigned)route >= FS_ROUTE_COUNT)
+        return route_names[FS_ROUTE_OTHER];
+    return route_names[route];
+}
+
+static _Atomic uint64_t *request_slot(enum fs_route route, int status)
+{
+    if ((unsigned)route >= FS_ROUTE_COUNT)
+        route = FS_ROUTE_OTHER;
+    size_t code = status < STATUS_MIN || status > STATUS_MAX
+                      ? STATUS_INVALID
+                      : (size_t)(status - STATUS_MIN);
+    return &requests[route][code];
+}
+
+void fs_metrics_request(enum fs_route route, int status)
+{
+    counter_add(request_slot(route, status));
+}
+
+uint64_t fs_metrics_request_count(enum fs_route route, int status)
+{
+    return counter_get(request_slot(route, status));
+}
+
+static _Atomic uint64_t *booking_slot(enum fs_booking_state state)
+{
+    if ((unsigned)state >= STATE_COUNT)
+        state = FS_STATE_NONE;
+    return &bookings[state];
+}
+
+void fs_metrics_booking(enum fs_booking_state state)
+{
+    counter_add(booking_slot(state));
+}
+
+uint64_t fs_metrics_booking_count(enum fs_booking_state state)
+{
+    return counter_get(booking_slot(state));
+}
+
+void fs_metrics_rejected(const char *reason)
+{
+    size_t i = 0;
+    while (i < REASON_COUNT - 1 &&
+           (reason == NULL || strcmp(reason, reason_names[i]) != 0))
+        i++;
+    counter_add(&rejections[i]);
+}
+
+void fs_metrics_set_queue_depth(uint64_t depth)
+{
+    atomic_store_explicit(&queue_depth, depth, memory_order_relaxed);
+}
+
+void fs_metrics_observe(enum fs_histogram_id h, double seconds)
+{
+    if ((unsigned)h >= FS_HIST_COUNT)
+        return;
+    /* A clock that stepped back gives a negative time; NaN is a bug upstream:
+     * count both as zero rather than poison the sum. */
+    if (!(seconds >= 0))
+        seconds = 0;
+    if (seconds > OBSERVE_MAX_S)
+        seconds = OBSERVE_MAX_S;
+    size_t b = 0;
+    while (b < BUCKET_COUNT - 1 && seconds > bucket_bounds[b])
+        b++;
+    struct histogram *hist = &histograms[h];
+    counter_add(&hist->buckets[b]);
+    atomic_fetch_add_explicit(&hist->sum_ns, (uint64_t)(seconds * 1e9 + 0.5),
+                              memory_order_relaxed);
+}
+
+/* ---- rendering ----------------------------------------------------------- */
+
+static void render_header(FILE *f, const char *name, const char *type,
+                          const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_requests(FILE *f)
+{
+    render_header(f, "flashsaled_http_requests_total", "counter",
+                  "HTTP requests answered, by route and status code.");
+    for (size_t r = 0; r < FS_ROUTE_COUNT; r++) {
+        for (size_t c = 0; c <= STATUS_SLOTS; c++) {
+            uint64_t n = counter_get(&requests[r][c]);
+            if (n == 0)
+                continue;
+            fprintf(f, "flashsaled_http_requests_total{route=\"%s\",",
+                    route_names[r]);
+            if (c == STATUS_INVALID)
+                fprintf(f, "code=\"invalid\"} %llu\n", (unsigned long long)n);
+            else
+                fprintf(f, "code=\"%zu\"} %llu\n", c + STATUS_MIN,
+                        (unsigned long long)n);
+        }
+    }
+}
+
+static void render_bookings(FILE *f)
+{
+    render_header(f, "flashsaled_bookings_total", "counter",
+                  "Bookings that entered each state.");
+    for (size_t s = 0; s < STATE_COUNT; s++) {
+        uint64_t n = counter_get(&bookings[s]);
+        /* "none" is only the catch-all: show it when something used it. */
+        if (s == FS_STATE_NONE && n == 0)
+            continue;
+        fprintf(f, "flashsaled_bookings_total{state=\"%s\"} %llu\n",
+                fs_state_name((enum fs_booking_state)s),
+                (unsigned long long)n);
+    }
+}
+
+static void render_rejections(FILE *f)
+{
+    render_header(f, "flashsaled_rejections_total", "counter",
+                  "Booking requests rejected, by reason.");
+    for (size_t i = 0; i < REASON_COUNT; i++) {
+        uint64_t n = counter_get(&rejections[i]);
+        fprintf(f, "flashsaled_rejections_total{reason=\"%s\"} %llu\n",
+                reason_names[i], (unsigned long long)n);
+    }
+}
+
+static void render_histogram(FILE *f, struct histogram *h)
+{
+    uint64_t cumulative = 0;
+
+    render_header(f, h->name, "histogram", h->help);
+    for (size_t b = 0; b < BUCKET_COUNT; b++) {
+        cumulative += counter_get(&h->buckets[b]);
+        if (b < BUCKET_COUNT - 1)
+            fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", h->name, bucket_bounds[b],
+                    (unsigned long long)cumulative);
+        else
+            fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", h->name,
+                    (unsigned long long)cumulative);
+    }
+    uint64_t ns = counter_get(&h->sum_ns);
+    fprintf(f, "%s_sum %llu.%09llu\n", h->name,
+            (unsigned long long)(ns / 1000000000u),
+            (unsigned long long)(ns % 1000000000u));
+    fprintf(f, "%s_count %llu\n", h->name, (unsigned long long)cumulative);
+}
+
+static void render_gauges(FILE *f)
+{
+    render_header(f, "flashsaled_queue_depth", "gauge",
+                  "Booking requests waiting in the queue.");
+    fprintf(f, "flashsaled_queue_depth %llu\n",
+            (unsigned long long)atomic_load_explicit(&queue_depth,
+                                                     memory_order_relaxed));
+    render_header(f, "flashsaled_start_time_seconds", "gauge",
+                  "Unix time the daemon started, in seconds.");
+    int64_t ms = atomic_load(&start_time_ms);
+    fprintf(f, "flashsaled_start_time_seconds %lld.%03lld\n",
+            (long long)(ms / 1000), (long long)(ms % 1000));
+}
+
+char *fs_metrics_render(size_t *len)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    if (f == NULL)
+        goto fail;
+    render_requests(f);
+    render_bookings(f);
+    render_rejections(f);
+    render_gauges(f);
+    for (size_t h = 0; h < FS_HIST_COUNT; h++)
+        render_histogram(f, &histograms[h]);
+    if (ferror(f)) {
+        fclose(f);
+        goto fail;
+    }
+    if (fclose(f) != 0)
+        goto fail;
+    if (len != NULL)
+        *len = size;
+    return buf;
+fail:
+    free(buf);
+    return NULL;
+}

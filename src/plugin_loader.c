@@ -1,0 +1,198 @@
+/* plugin_loader.c - dlopen, ABI checks, configure, start and close plugins. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "plugin_loader.h"
+
+/* The smallest descriptor this daemon can use: everything up to the kind's
+ * operation table pointers. */
+#define FS_PLUGIN_MIN_SIZE offsetof(struct fs_plugin, reserved)
+
+const char *fs_plugin_kind_name(enum fs_plugin_kind kind)
+{
+    switch (kind) {
+    case FS_PLUGIN_QUEUE: return "queue";
+    case FS_PLUGIN_INVENTORY: return "inventory";
+    case FS_PLUGIN_STORAGE: return "storage";
+    }
+    return "unknown";
+}
+
+#define OPS_COMPLETE_3(o, a, b, c) ((o)->a && (o)->b && (o)->c)
+
+static const char *missing_operation(const struct fs_plugin *p)
+{
+    if (!p->create || !p->destroy || !p->health)
+        return "create, destroy or health";
+    switch (p->kind) {
+    case FS_PLUGIN_QUEUE:
+        if (!p->queue)
+            return "the queue operation table";
+        if (!OPS_COMPLETE_3(p->queue, publish, consume, ack) ||
+            !p->queue->nack || !p->queue->depth)
+            return "a queue operation (publish, consume, ack, nack, depth)";
+        return NULL;
+    case FS_PLUGIN_INVENTORY:
+        if (!p->inventory)
+            return "the inventory operation table";
+        if (!OPS_COMPLETE_3(p->inventory, counts, rebuild, reserve) ||
+            !OPS_COMPLETE_3(p->inventory, confirm, release, expire_due) ||
+            !p->inventory->lookup || !p->inventory->set_inventory)
+            return "an inventory operation (counts, rebuild, reserve, confirm, "
+                   "release, expire_due, lookup, set_inventory)";
+        return NULL;
+    case FS_PLUGIN_STORAGE:
+        if (!p->storage)
+            return "the storage operation table";
+        if (!OPS_COMPLETE_3(p->storage, insert, transition, get) ||
+            !p->storage->list)
+            return "a storage operation (insert, transition, get, list)";
+        return NULL;
+    }
+    return "a known kind";
+}
+
+static int check_descriptor(const struct fs_plugin *p, const char *path,
+                            enum fs_plugin_kind kind, const char *name,
+                            char *err, size_t errlen)
+{
+    const char *missing;
+
+    if (p->abi_version != FS_PLUGIN_ABI_VERSION) {
+        snprintf(err, errlen, "%s: plugin ABI version %u, this daemon speaks %u: "
+                 "rebuild the plugin against this flashsaled", path,
+                 p->abi_version, FS_PLUGIN_ABI_VERSION);
+        return -1;
+    }
+    if (p->struct_size < FS_PLUGIN_MIN_SIZE) {
+        snprintf(err, errlen, "%s: descriptor is %u bytes, at least %zu needed",
+                 path, p->struct_size, (size_t)FS_PLUGIN_MIN_SIZE);
+        return -1;
+    }
+    if (p->kind != kind) {
+        snprintf(err, errlen, "%s: is a %s plugin, a %s plugin was expected",
+                 path, fs_plugin_kind_name(p->kind), fs_plugin_kind_name(kind));
+        return -1;
+    }
+    if (!p->name || strcmp(p->name, name) != 0) {
+        snprintf(err, errlen, "%s: calls itself '%s', expected '%s'", path,
+                 p->name ? p->name : "(null)", name);
+        return -1;
+    }
+    missing = missing_operation(p);
+    if (missing) {
+        snprintf(err, errlen, "%s: does not provide %s", path, missing);
+        return -1;
+    }
+    return 0;
+}
+
+static int plugin_name_valid(const char *name)
+{
+    if (!name || !*name || strlen(name) > 64)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return 0;
+    return 1;
+}
+
+int fs_plugin_open(struct fs_backend *b, const char *dir,
+                   enum fs_plugin_kind kind, const char *name, char *err,
+                   size_t errlen)
+{
+    size_t len;
+
+    memset(b, 0, sizeof(*b));
+    b->kind = kind;
+    pthread_mutex_init(&b->lock, NULL);
+    b->lock_ready = 1;
+    if (!plugin_name_valid(name)) {
+        snprintf(err, errlen, "plugins.%s.name '%s': lowercase letters, digits "
+                 "and '_' only", fs_plugin_kind_name(kind), name ? name : "");
+        return -1;
+    }
+    len = strlen(dir) + strlen(name) + 32;
+    b->path = malloc(len);
+    if (!b->path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(b->path, len, "%s/%s_%s.so", dir, fs_plugin_kind_name(kind), name);
+    /* RTLD_NOW: a missing symbol fails here, not mid-sale. RTLD_LOCAL: two
+     * plugins' symbols never collide. */
+    b->handle = dlopen(b->path, RTLD_NOW | RTLD_LOCAL);
+    if (!b->handle) {
+        snprintf(err, errlen, "%s: cannot load: %s", b->path, dlerror());
+        goto fail;
+    }
+    b->plugin = dlsym(b->handle, FS_PLUGIN_SYMBOL);
+    if (!b->plugin) {
+        snprintf(err, errlen, "%s: exports no '%s' symbol: not a flashsaled plugin",
+                 b->path, FS_PLUGIN_SYMBOL);
+        goto fail;
+    }
+    if (check_descriptor(b->plugin, b->path, kind, name, err, errlen) != 0)
+        goto fail;
+    b->serialize = !(b->plugin->flags & FS_PLUGIN_THREAD_SAFE);
+    return 0;
+fail:
+    fs_plugin_close(b);
+    return -1;
+}
+
+int fs_plugin_configure(struct fs_backend *b, const struct fs_plugin_config *block,
+                        const struct fs_config *cfg, char *err, size_t errlen)
+{
+    const struct fs_plugin *p = b->plugin;
+    static const struct fs_option no_options[] = {{.type = FS_OPT_END}};
+
+    /* At least one byte so that create() always gets a valid pointer. */
+    b->config = calloc(1, p->config_size ? p->config_size : 1);
+    if (!b->config) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    b->values = fs_config_apply_options(block, fs_plugin_kind_name(b->kind),
+                                        p->options ? p->options : no_options,
+                                        b->config, cfg->dir, cfg->path, err,
+                                        errlen);
+    return b->values ? 0 : -1;
+}
+
+int fs_plugin_start(struct fs_backend *b, char *err, size_t errlen)
+{
+    char reason[512] = "";
+    if (b->plugin->create(&fs_host_api, b->config, &b->ctx, reason,
+                          sizeof(reason)) != 0) {
+        b->ctx = NULL;
+        snprintf(err, errlen, "%s plugin '%s' failed to start: %s",
+                 fs_plugin_kind_name(b->kind), b->plugin->name,
+                 reason[0] ? reason : "no reason given");
+        return -1;
+    }
+    return 0;
+}
+
+void fs_plugin_close(struct fs_backend *b)
+{
+    if (b->ctx && b->plugin)
+        b->plugin->destroy(b->ctx);
+    b->ctx = NULL;
+    fs_config_options_free(b->values);
+    b->values = NULL;
+    free(b->config);
+    b->config = NULL;
+    if (b->handle)
+        dlclose(b->handle);
+    b->handle = NULL;
+    if (b->lock_ready)
+        pthread_mutex_destroy(&b->lock);
+    b->lock_ready = 0;
+    b->plugin = NULL;
+    free(b->path);
+    b->path = NULL;
+}

@@ -1,0 +1,110 @@
+/* recovery.c - rebuild inventory state and re-publish queued bookings from
+ * storage. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "recovery.h"
+#include "states.h"
+
+struct hold_list {
+    struct fs_hold *items;
+    size_t n, cap;
+    int failed;
+};
+
+static int collect_hold(void *arg, const struct fs_booking *b)
+{
+    struct hold_list *l = arg;
+    struct fs_hold *h;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct fs_hold *grown = realloc(l->items, cap * sizeof(*grown));
+        if (!grown) {
+            l->failed = 1;
+            return 1;
+        }
+        l->items = grown;
+        l->cap = cap;
+    }
+    h = &l->items[l->n++];
+    memset(h, 0, sizeof(*h));
+    memcpy(h->booking_id, b->booking_id, sizeof(h->booking_id));
+    memcpy(h->user_id, b->user_id, sizeof(h->user_id));
+    h->state = b->state;
+    h->expires_ms = b->hold_expires_ms;
+    return 0;
+}
+
+static enum fs_status rebuild_sale(struct fs_service *svc, struct fs_sale *sale)
+{
+    struct hold_list l = {0};
+    enum fs_status rc;
+
+    rc = fs_storage_list(svc->be, sale->cfg->id, FS_STATE_HOLD, collect_hold, &l);
+    if (rc == FS_OK && !l.failed)
+        rc = fs_storage_list(svc->be, sale->cfg->id, FS_STATE_BOOKED,
+                             collect_hold, &l);
+    if (rc == FS_OK && l.failed)
+        rc = FS_ERROR;
+    if (rc == FS_OK) {
+        rc = fs_inventory_rebuild(svc->be, sale->cfg->id, sale->cfg->inventory,
+                                  l.items, l.n);
+        if (rc == FS_OK)
+            fs_log_info("sale %s: inventory state rebuilt from storage: %zu "
+                        "held or booked of %lld", sale->cfg->id, l.n,
+                        (long long)sale->cfg->inventory);
+        else if (rc == FS_CONFLICT)
+            rc = FS_OK;  /* another daemon rebuilt it first */
+    }
+    free(l.items);
+    return rc;
+}
+
+enum fs_status fs_recovery_ensure_sale(struct fs_service *svc,
+                                       struct fs_sale *sale)
+{
+    struct fs_sale_counts c;
+    enum fs_status rc;
+
+    pthread_mutex_lock(&sale->rebuild_lock);
+    rc = fs_inventory_counts(svc->be, sale->cfg->id, &c);
+    if (rc == FS_NOT_FOUND)
+        rc = rebuild_sale(svc, sale);
+    pthread_mutex_unlock(&sale->rebuild_lock);
+    if (rc != FS_OK)
+        fs_log_warn("sale %s: inventory state not ready: %s", sale->cfg->id,
+                    fs_status_name(rc));
+    return rc;
+}
+
+struct requeue_ctx {
+    struct fs_service *svc;
+    size_t count;
+    enum fs_status rc;
+};
+
+static int requeue_one(void *arg, const struct fs_booking *b)
+{
+    struct requeue_ctx *r = arg;
+    struct fs_sale *sale = fs_service_sale(r->svc, b->sale_id);
+
+    /* A booking of a sale no longer configured is still processed: the
+     * worker rejects it as closed, so it does not stay queued forever. */
+    static struct fs_sale orphan;
+    r->rc = fs_booking_publish(r->svc, sale ? sale : &orphan, b);
+    if (r->rc != FS_OK)
+        return 1;
+    r->count++;
+    return 0;
+}
+
+enum fs_status fs_recovery_requeue(struct fs_service *svc, size_t *count)
+{
+    struct requeue_ctx r = {.svc = svc, .rc = FS_OK};
+    enum fs_status rc = fs_storage_list(svc->be, NULL, FS_STATE_QUEUED,
+                                        requeue_one, &r);
+    *count = r.count;
+    return rc != FS_OK ? rc : r.rc;
+}

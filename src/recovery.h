@@ -1,0 +1,22 @@
+/*
+ * recovery.h - puts the backends back in step with storage, the truth:
+ * rebuilds a sale's inventory state when the backend has none (first start,
+ * memory inventory after a restart, Redis without its data), and re-publishes
+ * bookings still queued in storage after a restart, so that no accepted
+ * request is lost.
+ */
+#ifndef FS_RECOVERY_H
+#define FS_RECOVERY_H
+
+#include "booking.h"
+
+/* FS_OK once the inventory backend has the sale's state. */
+enum fs_status fs_recovery_ensure_sale(struct fs_service *svc,
+                                       struct fs_sale *sale);
+
+/* Re-publishes every booking stored as queued, oldest first. Processing is
+ * idempotent by booking id, so a message that also survived in a durable
+ * queue does no harm. *count receives how many were published. */
+enum fs_status fs_recovery_requeue(struct fs_service *svc, size_t *count);
+
+#endif

@@ -1,0 +1,180 @@
+/* sweeper.c - hold expiry and reconciliation. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "states.h"
+#include "sweeper.h"
+
+#define SWEEP_BATCH 256
+#define RECONCILE_EVERY_MS 5000
+#define RECONCILE_GRACE_MS 2000
+
+static void record_expired(struct fs_service *svc, const struct fs_hold *h,
+                           size_t n, int64_t now_ms)
+{
+    struct fs_transition t[SWEEP_BATCH];
+    enum fs_status r[SWEEP_BATCH];
+    enum fs_booking_state c[SWEEP_BATCH];
+    enum fs_status rc;
+
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct fs_transition){
+            .booking_id = h[i].booking_id, .from = FS_STATE_HOLD,
+            .to = FS_STATE_EXPIRED, .hold_expires_ms = h[i].expires_ms,
+            .at_ms = now_ms,
+        };
+    rc = fs_storage_transition(svc->be, t, n, r, c);
+    if (rc != FS_OK) {
+        /* The items are back in stock already; reconciliation records the
+         * state once storage answers again. */
+        fs_log_warn("storage %s while recording %zu expired holds",
+                    fs_status_name(rc), n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (r[i] == FS_OK)
+            fs_metrics_booking(FS_STATE_EXPIRED);
+}
+
+size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
+{
+    struct fs_hold due[SWEEP_BATCH];
+    size_t total = 0;
+
+    for (size_t s = 0; s < svc->n_sales; s++) {
+        const char *sale = svc->sales[s].cfg->id;
+        size_t n;
+        do {
+            n = 0;
+            if (fs_inventory_expire_due(svc->be, sale, now_ms, due, SWEEP_BATCH,
+                                        &n) != FS_OK)
+                break;
+            if (n > 0)
+                record_expired(svc, due, n, now_ms);
+            total += n;
+        } while (n == SWEEP_BATCH);
+    }
+    return total;
+}
+
+struct stale_ctx {
+    struct fs_service *svc;
+    int64_t cutoff_ms;
+    size_t fixed;
+};
+
+static int fix_stale_hold(void *arg, const struct fs_booking *b)
+{
+    struct stale_ctx *x = arg;
+    struct fs_hold h;
+    struct fs_transition t = {
+        .booking_id = b->booking_id, .from = FS_STATE_HOLD,
+        .hold_expires_ms = b->hold_expires_ms, .at_ms = fs_now_ms(),
+    };
+    enum fs_status rc;
+
+    if (b->hold_expires_ms > x->cutoff_ms)
+        return 0;
+    rc = fs_inventory_lookup(x->svc->be, b->sale_id, b->booking_id, &h);
+    if (rc == FS_OK && h.state == FS_STATE_BOOKED)
+        t.to = FS_STATE_BOOKED;   /* confirmed, then crashed before storage */
+    else if (rc == FS_NOT_FOUND)
+        t.to = FS_STATE_EXPIRED;  /* released, then crashed before storage */
+    else
+        return 0;                 /* still held: expire_due takes it */
+    if (fs_storage_transition1(x->svc->be, &t, NULL) == FS_OK) {
+        x->fixed++;
+        fs_metrics_booking(t.to);
+        fs_log_info("booking %s: storage said hold past expiry, inventory "
+                    "says %s: recorded", b->booking_id, fs_state_name(t.to));
+    }
+    return 0;
+}
+
+size_t fs_sweeper_reconcile(struct fs_service *svc, int64_t now_ms,
+                            int64_t grace_ms)
+{
+    struct stale_ctx x = {.svc = svc, .cutoff_ms = now_ms - grace_ms};
+    for (size_t s = 0; s < svc->n_sales; s++)
+        fs_storage_list(svc->be, svc->sales[s].cfg->id, FS_STATE_HOLD,
+                        fix_stale_hold, &x);
+    return x.fixed;
+}
+
+static void refresh_gauges(struct fs_service *svc)
+{
+    uint64_t depth;
+    if (fs_queue_depth(svc->be, &depth) == FS_OK)
+        fs_metrics_set_queue_depth(depth);
+}
+
+static void *sweeper_main(void *arg)
+{
+    struct fs_sweeper *s = arg;
+    int64_t interval = s->svc->cfg->worker.sweep_interval_ms;
+
+    pthread_mutex_lock(&s->lock);
+    while (s->running) {
+        struct timespec until;
+        int64_t now;
+
+        pthread_mutex_unlock(&s->lock);
+        now = fs_now_ms();
+        fs_sweeper_sweep(s->svc, now);
+        refresh_gauges(s->svc);
+        if (now - s->last_reconcile_ms >= RECONCILE_EVERY_MS) {
+            fs_sweeper_reconcile(s->svc, now, RECONCILE_GRACE_MS);
+            s->last_reconcile_ms = now;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += interval / 1000;
+        until.tv_nsec += (interval % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&s->lock);
+        if (s->running)
+            pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int fs_sweeper_start(struct fs_sweeper *s, struct fs_service *svc)
+{
+    pthread_condattr_t attr;
+
+    memset(s, 0, sizeof(*s));
+    s->svc = svc;
+    s->running = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
+        pthread_cond_destroy(&s->wake);
+        pthread_mutex_destroy(&s->lock);
+        return -1;
+    }
+    s->started = 1;
+    return 0;
+}
+
+void fs_sweeper_stop(struct fs_sweeper *s)
+{
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->running = 0;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    s->started = 0;
+}

@@ -1,0 +1,270 @@
+/*
+ * worker.c - the queue consumer.
+ *
+ * One consumer thread keeps a sale's requests in acceptance order (invariant
+ * 6). Per batch: decide each message in order with the inventory (the atomic
+ * reserve), then write every outcome to storage in one conditional batch,
+ * then ack. A crash anywhere leaves the messages unacked or, with the memory
+ * queue, the bookings queued in storage: both are processed again, and every
+ * step is idempotent by booking id.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "recovery.h"
+#include "states.h"
+#include "worker.h"
+
+#define WORKER_BACKOFF_MIN_MS 10
+#define WORKER_BACKOFF_MAX_MS 2000
+
+struct job {
+    uint64_t tag;
+    int redelivered;
+    int valid;
+    struct fs_message msg;
+    struct fs_sale *sale;
+    enum fs_status reserve;        /* what the inventory said */
+    struct fs_transition change;   /* what storage should record */
+    int has_change;
+    int pending_done;              /* counted out of sale->pending already */
+    int64_t expires_ms;
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int backoff(int *delay_ms)
+{
+    sleep_ms(*delay_ms);
+    *delay_ms = *delay_ms * 2 > WORKER_BACKOFF_MAX_MS ? WORKER_BACKOFF_MAX_MS
+                                                      : *delay_ms * 2;
+    return 0;
+}
+
+/* A message redelivered after a crash may already be decided. */
+static int already_decided(struct fs_worker *w, struct job *j)
+{
+    struct fs_booking b;
+    enum fs_status rc = fs_storage_get(w->svc->be, j->msg.booking_id, &b);
+    return rc == FS_NOT_FOUND || (rc == FS_OK && b.state != FS_STATE_QUEUED);
+}
+
+static void set_change(struct job *j, enum fs_booking_state to, const char *reason)
+{
+    j->has_change = 1;
+    j->change.booking_id = j->msg.booking_id;
+    j->change.from = FS_STATE_QUEUED;
+    j->change.to = to;
+    j->change.reason = reason;
+    j->change.hold_expires_ms = to == FS_STATE_HOLD ? j->expires_ms : 0;
+    j->change.at_ms = fs_now_ms();
+}
+
+/* Asks the inventory, retrying while it is unavailable. Returns 0 when the
+ * job is decided, -1 when the worker is stopping. */
+static int decide(struct fs_worker *w, struct job *j)
+{
+    char existing[FS_ID_MAX + 1];
+    int delay = WORKER_BACKOFF_MIN_MS;
+
+    if (!j->sale || !fs_sale_is_open(j->sale, fs_now_ms())) {
+        set_change(j, FS_STATE_REJECTED, "closed");
+        return 0;
+    }
+    for (;;) {
+        int64_t t0 = fs_mono_ns();
+        j->expires_ms = fs_now_ms() + (int64_t)j->msg.hold_seconds * 1000;
+        j->reserve = fs_inventory_reserve(w->svc->be, j->msg.sale_id,
+                                          j->msg.user_id, j->msg.booking_id,
+                                          j->expires_ms, existing);
+        fs_metrics_observe(FS_HIST_RESERVE, (double)(fs_mono_ns() - t0) / 1e9);
+        if (j->reserve == FS_NOT_FOUND &&
+            fs_recovery_ensure_sale(w->svc, j->sale) == FS_OK)
+            continue;
+        if (j->reserve != FS_UNAVAILABLE && j->reserve != FS_ERROR &&
+            j->reserve != FS_NOT_FOUND)
+            break;
+        if (!atomic_load(&w->running))
+            return -1;
+        fs_log_warn("booking %s: inventory %s, retrying", j->msg.booking_id,
+                    fs_status_name(j->reserve));
+        backoff(&delay);
+    }
+    if (j->reserve == FS_OK)
+        set_change(j, FS_STATE_HOLD, NULL);
+    else if (j->reserve == FS_SOLD_OUT)
+        set_change(j, FS_STATE_REJECTED, "sold_out");
+    else if (j->reserve == FS_DUPLICATE)
+        set_change(j, FS_STATE_REJECTED, "duplicate");
+    else
+        set_change(j, FS_STATE_REJECTED, "closed");
+    return 0;
+}
+
+/* Writes every decided job's change in one storage batch, retrying while
+ * storage is unavailable. */
+static int record(struct fs_worker *w, struct job *jobs, size_t n,
+                  enum fs_status *results, enum fs_booking_state *current)
+{
+    struct fs_transition *t = calloc(n ? n : 1, sizeof(*t));
+    size_t *index = calloc(n ? n : 1, sizeof(*index));
+    size_t m = 0;
+    int delay = WORKER_BACKOFF_MIN_MS, rc = -1;
+    enum fs_status st;
+
+    if (!t || !index)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].has_change) {
+            index[m] = i;
+            t[m++] = jobs[i].change;
+        }
+    while (m > 0) {
+        enum fs_status *r = calloc(m, sizeof(*r));
+        enum fs_booking_state *c = calloc(m, sizeof(*c));
+        st = r && c ? fs_storage_transition(w->svc->be, t, m, r, c) : FS_ERROR;
+        if (st == FS_OK)
+            for (size_t k = 0; k < m; k++) {
+                results[index[k]] = r[k];
+                current[index[k]] = c[k];
+            }
+        free(r);
+        free(c);
+        if (st == FS_OK)
+            break;
+        if (!atomic_load(&w->running))
+            goto done;
+        fs_log_warn("storage %s while recording %zu decisions, retrying",
+                    fs_status_name(st), m);
+        backoff(&delay);
+    }
+    rc = 0;
+done:
+    free(t);
+    free(index);
+    return rc;
+}
+
+/* After storage answered: count outcomes, give back items reserved for a
+ * booking that storage says was cancelled (or decided) meanwhile. */
+static void settle(struct fs_worker *w, struct job *j, enum fs_status result,
+                   enum fs_booking_state current)
+{
+    if (result == FS_OK) {
+        fs_metrics_booking(j->change.to);
+        if (j->change.to == FS_STATE_REJECTED)
+            fs_metrics_rejected(j->change.reason);
+        return;
+    }
+    if (j->change.to == FS_STATE_HOLD && j->reserve == FS_OK &&
+        current != FS_STATE_HOLD && current != FS_STATE_BOOKED)
+        fs_inventory_release(w->svc->be, j->msg.sale_id, j->msg.booking_id);
+}
+
+/* The accept path counts this daemon's undecided bookings against the stock;
+ * once the inventory has decided one, `available` reflects it, so it must
+ * stop counting at once, not after storage commits. */
+static void undo_pending(struct fs_worker *w, struct job *j)
+{
+    if (j->valid && j->sale && !j->pending_done &&
+        strcmp(j->msg.origin, w->svc->instance_id) == 0)
+        atomic_fetch_sub(&j->sale->pending, 1);
+    j->pending_done = 1;
+}
+
+static void finish(struct fs_worker *w, struct job *j)
+{
+    undo_pending(w, j);
+    fs_queue_ack(w->svc->be, j->tag);
+}
+
+static void load_jobs(struct fs_worker *w, const struct fs_delivery *d,
+                      struct job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        memset(j, 0, sizeof(*j));
+        j->tag = d[i].tag;
+        j->redelivered = d[i].redelivered;
+        j->valid = fs_message_decode(d[i].body, d[i].len, &j->msg) == 0;
+        if (!j->valid) {
+            fs_log_error("queue: dropping a message that is not a booking");
+            continue;
+        }
+        j->sale = fs_service_sale(w->svc, j->msg.sale_id);
+    }
+}
+
+size_t fs_worker_run_once(struct fs_worker *w, int timeout_ms)
+{
+    size_t max = (size_t)w->svc->cfg->worker.batch, n = 0, decided = 0;
+    struct fs_delivery *d = calloc(max, sizeof(*d));
+    struct job *jobs = calloc(max, sizeof(*jobs));
+    enum fs_status *results = calloc(max, sizeof(*results));
+    enum fs_booking_state *current = calloc(max, sizeof(*current));
+
+    if (!d || !jobs || !results || !current)
+        goto done;
+    if (fs_queue_consume(w->svc->be, d, max, &n, timeout_ms) != FS_OK)
+        n = 0;
+    load_jobs(w, d, jobs, n);
+    for (; decided < n; decided++) {
+        struct job *j = &jobs[decided];
+        if (!j->valid || (j->redelivered && already_decided(w, j)))
+            continue;
+        if (decide(w, j) != 0)
+            break;
+        undo_pending(w, j);
+    }
+    if (record(w, jobs, decided, results, current) != 0)
+        decided = 0;
+    for (size_t i = 0; i < decided; i++) {
+        if (jobs[i].has_change)
+            settle(w, &jobs[i], results[i], current[i]);
+        finish(w, &jobs[i]);
+    }
+    /* Stopping mid-batch: hand back, in order, what was not recorded. */
+    for (size_t i = n; i > decided; i--)
+        fs_queue_nack(w->svc->be, jobs[i - 1].tag, 1);
+done:
+    free(d);
+    free(jobs);
+    free(results);
+    free(current);
+    return decided;
+}
+
+static void *worker_main(void *arg)
+{
+    struct fs_worker *w = arg;
+    while (atomic_load(&w->running))
+        fs_worker_run_once(w, 100);
+    return NULL;
+}
+
+int fs_worker_start(struct fs_worker *w, struct fs_service *svc)
+{
+    memset(w, 0, sizeof(*w));
+    w->svc = svc;
+    atomic_init(&w->running, 1);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return -1;
+    w->started = 1;
+    return 0;
+}
+
+void fs_worker_stop(struct fs_worker *w)
+{
+    if (!w->started)
+        return;
+    atomic_store(&w->running, 0);
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+}

@@ -1,0 +1,191 @@
+"""test_cli.py - the command line: --version, --help, usage errors,
+--check-config with line numbers, the token subcommand, and the process's
+life cycle (SIGTERM exits 0 promptly; a busy port is a clean failure)."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import harness
+from harness import SECRET, note
+
+BROKEN_CASES = [
+    # (name, text, line the error must name)
+    ("bad-inventory", """listen: "127.0.0.1:18080"
+plugins:
+  queue: { name: memory }
+  inventory: { name: memory }
+  storage: { name: sqlite, path: data/bookings.db }
+auth: { jwt_secret: "a-test-secret-of-enough-length" }
+sales:
+  - id: launch
+    inventory: ten
+    hold_seconds: 300
+""", 9),
+    ("unknown-plugin-key", """listen: "127.0.0.1:18080"
+auth:
+  jwt_secret: "a-test-secret-of-enough-length"
+plugins:
+  queue: { name: memory }
+  inventory: { name: memory }
+  storage:
+    name: sqlite
+    pth: data/bookings.db
+sales:
+  - { id: launch, inventory: 10 }
+""", 9),
+    ("bad-sale-id", """listen: "127.0.0.1:18080"
+auth: { jwt_secret: "a-test-secret-of-enough-length" }
+sales:
+  - { id: launch, inventory: 10 }
+  - { id: "bad id!", inventory: 10 }
+""", 5),
+    ("bad-starts-at", """listen: "127.0.0.1:18080"
+auth: { jwt_secret: "a-test-secret-of-enough-length" }
+sales:
+  - id: launch
+    inventory: 10
+    starts_at: "next tuesday"
+""", 6),
+]
+
+
+class Cli(harness.DaemonTestCase):
+    START_DAEMON = False
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="flashsaled-e2e-cli-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        os.makedirs(os.path.join(self.tmp, "policies"))
+
+    def cli(self, *args):
+        p = harness.run_cli(args)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+    def good_config(self):
+        path = os.path.join(self.tmp, "good.yaml")
+        with open(path, "w") as f:
+            f.write(harness.render_config(harness.free_port(), harness.DEFAULT_SALES))
+        os.makedirs(os.path.join(self.tmp, "policies"), exist_ok=True)
+        os.makedirs(os.path.join(self.tmp, "data"), exist_ok=True)
+        return path
+
+    def test_version_prints_name_and_semver(self):
+        rc, out, err = self.cli("--version")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out.strip(), r"^flashsaled \d+\.\d+\.\d+")
+        note("--version -> %r" % out.strip())
+
+    def test_help_prints_usage_and_exits_0(self):
+        rc, out, err = self.cli("--help")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out.lower(), r"usage")
+        for opt in ("--config", "--check-config", "--plugin-dir", "--version"):
+            self.assertIn(opt, out, "--help does not mention %s" % opt)
+        self.assertIn("token", out, "--help does not mention the token subcommand")
+        note("--help -> exit 0, %d lines of usage" % len(out.splitlines()))
+
+    def test_unknown_option_is_a_usage_error(self):
+        for args in (["--no-such-option"], ["--config"], ["no-such-subcommand"]):
+            rc, out, err = self.cli(*args)
+            self.assertEqual(rc, 2, "%s -> exit %d (%r)" % (args, rc, err))
+            self.assertTrue(err.strip(), "%s: nothing on stderr" % args)
+            note("%s -> exit 2, %r" % (args, err.strip().splitlines()[0][:80]))
+
+    def test_check_config_accepts_the_sample_config(self):
+        sample = os.path.join(harness.SRCDIR, "etc", "flashsaled.yaml")
+        self.assertTrue(os.path.exists(sample), "sample config %s missing" % sample)
+        rc, out, err = self.cli("--check-config", sample, "--plugin-dir", harness.PLUGIN_DIR)
+        self.assertEqual(rc, 0, "--check-config %s: exit %d\n%s" % (sample, rc, err))
+        note("--check-config etc/flashsaled.yaml -> exit 0")
+
+    def test_check_config_accepts_the_test_config(self):
+        path = self.good_config()
+        rc, out, err = self.cli("--check-config", path, "--plugin-dir", harness.PLUGIN_DIR)
+        self.assertEqual(rc, 0, err)
+        note("--check-config on the harness config -> exit 0")
+
+    def test_check_config_names_the_broken_line(self):
+        for name, text, line in BROKEN_CASES:
+            path = os.path.join(self.tmp, name + ".yaml")
+            with open(path, "w") as f:
+                f.write(text)
+            rc, out, err = self.cli("--check-config", path, "--plugin-dir", harness.PLUGIN_DIR)
+            self.assertNotEqual(rc, 0, "%s accepted" % name)
+            self.assertRegex(err, r"(^|[\s/])%s\.yaml:%d:" % (re.escape(name), line),
+                             "%s: stderr must say FILE:%d: (got %r)" % (name, line, err))
+            note("%-18s -> exit %d, %r" % (name, rc, err.strip().splitlines()[0][:100]))
+
+    def test_check_config_reports_yaml_syntax_errors_with_a_line(self):
+        path = os.path.join(self.tmp, "syntax.yaml")
+        with open(path, "w") as f:
+            f.write('listen: "127.0.0.1:18080"\nauth: { jwt_secret: "x"\nsales: [\n')
+        rc, out, err = self.cli("--check-config", path, "--plugin-dir", harness.PLUGIN_DIR)
+        self.assertNotEqual(rc, 0)
+        self.assertRegex(err, r"syntax\.yaml:\d+:", err)
+        note("unterminated flow mapping -> exit %d, %r" % (rc, err.strip().splitlines()[0][:100]))
+
+    def test_check_config_of_a_missing_file_fails(self):
+        rc, out, err = self.cli("--check-config", os.path.join(self.tmp, "nope.yaml"),
+                                "--plugin-dir", harness.PLUGIN_DIR)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("nope.yaml", err)
+        note("missing file -> exit %d, %r" % (rc, err.strip()[:100]))
+
+    def test_token_subcommand_mints_a_verifiable_hs256_token(self):
+        path = self.good_config()
+        rc, out, err = self.cli("token", "--config", path, "--user", "alice", "--ttl", "120")
+        self.assertEqual(rc, 0, err)
+        tok = out.strip()
+        header, claims, _ = harness.decode_jwt(tok)
+        self.assertEqual(header.get("alg"), "HS256", header)
+        self.assertEqual(claims.get("sub"), "alice", claims)
+        self.assertEqual(claims["exp"] - claims["iat"], 120, claims)
+        self.assertLessEqual(abs(claims["iat"] - time.time()), 5, claims)
+        self.assertTrue(harness.jwt_signature_ok(tok, SECRET))
+        self.assertFalse(harness.jwt_signature_ok(tok, SECRET + "x"))
+        note("token --user alice --ttl 120 -> HS256, sub alice, exp-iat 120, signature ok")
+        rc, out, err = self.cli("token", "--config", path)
+        self.assertNotEqual(rc, 0, "token without --user must fail")
+        note("token without --user -> exit %d" % rc)
+
+    def test_sigterm_exits_0_promptly_even_with_an_idle_keepalive_client(self):
+        d = self.start_daemon([harness.LAUNCH])
+        c = self.client(d)
+        self.assertEqual(c.request("GET", "/healthz").status, 200)  # connection now idle
+        rc, secs, killed = d.stop(timeout=5)
+        self.assertFalse(killed, "SIGTERM did not stop the daemon within 5 s")
+        self.assertEqual(rc, 0, "exit code after SIGTERM")
+        note("SIGTERM with an idle keep-alive connection -> exit 0 in %.2f s" % secs)
+
+    def test_a_busy_port_is_a_clean_startup_failure(self):
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(blocker.close)
+        blocker.bind((harness.HOST, 0))
+        blocker.listen(1)
+        port = blocker.getsockname()[1]
+        path = os.path.join(self.tmp, "busy.yaml")
+        with open(path, "w") as f:
+            f.write(harness.render_config(port, [harness.LAUNCH]))
+        os.makedirs(os.path.join(self.tmp, "policies"), exist_ok=True)
+        os.makedirs(os.path.join(self.tmp, "data"), exist_ok=True)
+        try:
+            p = subprocess.run([harness.DAEMON, "--config", path, "--plugin-dir", harness.PLUGIN_DIR],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=15, cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            self.fail("daemon kept running on a port it could not bind")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertTrue(p.stderr.strip(), "no reason given on stderr")
+        lines = p.stderr.decode(errors="replace").strip().splitlines()
+        why = [l for l in lines if re.search(r"error|bind|listen|port|in use", l, re.I)] or lines
+        note("listen on a busy port -> exit %d, %r" % (p.returncode, why[0][:120]))
+
+
+if __name__ == "__main__":
+    harness.main()

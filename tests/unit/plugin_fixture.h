@@ -1,0 +1,31 @@
+/*
+ * plugin_fixture.h - loads a built plugin .so straight from FS_PLUGIN_DIR for
+ * the plugins' own unit tests, and a host API that logs to stderr.
+ */
+#ifndef FS_TEST_PLUGIN_FIXTURE_H
+#define FS_TEST_PLUGIN_FIXTURE_H
+
+#include "flashsaled/fs_plugin.h"
+
+struct plugin_fixture {
+    void *handle;                    /* dlopen handle */
+    const struct fs_plugin *plugin;  /* the exported descriptor */
+    void *ctx;                       /* from create() */
+};
+
+extern const struct fs_host test_host;
+
+/* Test clock: test_now_ms() returns this when it is non-zero, else real time. */
+extern int64_t test_clock_ms;
+
+/* dlopen()s $FS_PLUGIN_DIR/<file> (e.g. "storage_sqlite.so") and checks the
+ * descriptor's ABI version and kind; fails the test otherwise. */
+void fixture_open(struct plugin_fixture *f, const char *file,
+                  enum fs_plugin_kind kind);
+/* create() with `config` (the plugin's own config struct); fails the test
+ * with the plugin's error text if create() fails. */
+void fixture_create(struct plugin_fixture *f, const void *config);
+/* destroy() if created, then dlclose(). */
+void fixture_close(struct plugin_fixture *f);
+
+#endif

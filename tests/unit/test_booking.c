@@ -1,0 +1,325 @@
+/*
+ * test_booking.c - the booking service, worker, sweeper and recovery over
+ * the real embedded plugins (memory queue, memory inventory, SQLite), driven
+ * step by step without threads or HTTP.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "booking.h"
+#include "log.h"
+#include "recovery.h"
+#include "sweeper.h"
+#include "worker.h"
+
+struct world {
+    char dir[PATH_MAX];
+    struct fs_config *cfg;
+    struct fs_backends be;
+    struct fs_service svc;
+    struct fs_worker worker;  /* never started: driven by run_once */
+};
+
+static void write_config(const char *dir)
+{
+    char path[PATH_MAX + 32];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/flashsaled.yaml", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("listen: \"127.0.0.1:0\"\n"
+          "auth: { jwt_secret: \"0123456789abcdef0123\" }\n"
+          "plugins:\n"
+          "  storage: { name: sqlite, path: bookings.db, synchronous: normal }\n"
+          "sales:\n"
+          "  - { id: launch, inventory: 2, hold_seconds: 1 }\n"
+          "  - { id: one, inventory: 1 }\n"
+          "  - { id: later, inventory: 5, starts_at: \"2099-01-01T00:00:00Z\" }\n",
+          f);
+    fclose(f);
+}
+
+static void world_start(struct world *w)
+{
+    char path[PATH_MAX + 32], err[1024] = "";
+    snprintf(path, sizeof(path), "%s/flashsaled.yaml", w->dir);
+    w->cfg = fs_config_load(path, err, sizeof(err));
+    if (!w->cfg)
+        fail_msg("config: %s", err);
+    if (fs_backends_open(&w->be, w->cfg, getenv("FS_PLUGIN_DIR"), err,
+                         sizeof(err)) != 0 ||
+        fs_backends_start(&w->be, err, sizeof(err)) != 0)
+        fail_msg("backends: %s", err);
+    assert_int_equal(fs_service_init(&w->svc, w->cfg, &w->be), 0);
+    for (size_t i = 0; i < w->svc.n_sales; i++)
+        assert_int_equal(fs_recovery_ensure_sale(&w->svc, &w->svc.sales[i]), FS_OK);
+    memset(&w->worker, 0, sizeof(w->worker));
+    w->worker.svc = &w->svc;
+    atomic_init(&w->worker.running, 1);
+}
+
+static void world_stop(struct world *w)
+{
+    fs_backends_close(&w->be);
+    fs_service_free(&w->svc);
+    fs_config_free(w->cfg);
+    w->cfg = NULL;
+}
+
+static int setup(void **state)
+{
+    struct world *w = calloc(1, sizeof(*w));
+    snprintf(w->dir, sizeof(w->dir), "/tmp/fs-booking-XXXXXX");
+    if (!mkdtemp(w->dir))
+        return -1;
+    write_config(w->dir);
+    world_start(w);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct world *w = *state;
+    char cmd[PATH_MAX + 16];
+    if (w->cfg)
+        world_stop(w);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(w);
+    return 0;
+}
+
+static void accept_ok(struct world *w, const char *sale, const char *user,
+                      struct fs_booking *b)
+{
+    char existing[FS_ID_MAX + 1];
+    assert_int_equal(fs_booking_accept(&w->svc, sale, user, 0, b, existing), FS_OK);
+    assert_int_equal(b->state, FS_STATE_QUEUED);
+}
+
+static enum fs_booking_state state_of(struct world *w, const char *user,
+                                      const char *sale, const char *id)
+{
+    struct fs_booking b;
+    assert_int_equal(fs_booking_get(&w->svc, user, sale, id, &b), FS_OK);
+    return b.state;
+}
+
+static struct fs_sale_counts counts(struct world *w, const char *sale)
+{
+    struct fs_sale_counts c;
+    assert_int_equal(fs_inventory_counts(&w->be, sale, &c), FS_OK);
+    assert_int_equal(c.available + c.held + c.booked, c.inventory);
+    return c;
+}
+
+static void test_accepted_booking_becomes_a_hold_then_booked(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+
+    accept_ok(w, "launch", "alice", &b);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_HOLD);
+    assert_int_equal(counts(w, "launch").held, 1);
+    assert_int_equal(fs_booking_confirm(&w->svc, "alice", "launch", b.booking_id,
+                                        &got), FS_OK);
+    assert_int_equal(got.state, FS_STATE_BOOKED);
+    assert_int_equal(counts(w, "launch").booked, 1);
+    /* Confirming twice is an invalid transition, not a second item. */
+    assert_int_equal(fs_booking_confirm(&w->svc, "alice", "launch", b.booking_id,
+                                        &got), FS_CONFLICT);
+    assert_int_equal(counts(w, "launch").booked, 1);
+}
+
+static void test_second_request_of_a_user_is_already_booked_with_the_first_id(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, again;
+    char existing[FS_ID_MAX + 1] = "";
+
+    accept_ok(w, "launch", "alice", &b);
+    assert_int_equal(fs_booking_accept(&w->svc, "launch", "alice", 0, &again,
+                                       existing), FS_DUPLICATE);
+    assert_string_equal(existing, b.booking_id);
+}
+
+static void test_accept_answers_sold_out_from_counts_before_the_worker_runs(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, c;
+    char existing[FS_ID_MAX + 1];
+
+    accept_ok(w, "one", "alice", &b);
+    assert_int_equal(fs_booking_accept(&w->svc, "one", "bob", 0, &c, existing),
+                     FS_SOLD_OUT);
+    /* Nothing was recorded for bob: storage lists one queued booking. */
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(counts(w, "one").held, 1);
+}
+
+static void test_accept_refuses_unknown_and_closed_sales(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b;
+    char existing[FS_ID_MAX + 1];
+
+    assert_int_equal(fs_booking_accept(&w->svc, "nope", "alice", 0, &b, existing),
+                     FS_NOT_FOUND);
+    assert_int_equal(fs_booking_accept(&w->svc, "later", "alice", 0, &b, existing),
+                     FS_CLOSED);
+}
+
+static void test_another_users_booking_is_not_found(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+
+    accept_ok(w, "launch", "alice", &b);
+    assert_int_equal(fs_booking_get(&w->svc, "mallory", "launch", b.booking_id,
+                                    &got), FS_NOT_FOUND);
+    assert_int_equal(fs_booking_cancel(&w->svc, "mallory", "launch", b.booking_id,
+                                       &got), FS_NOT_FOUND);
+    assert_int_equal(fs_booking_get(&w->svc, "alice", "one", b.booking_id, &got),
+                     FS_NOT_FOUND);
+}
+
+static void test_cancelling_a_hold_gives_the_item_back_once(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+
+    accept_ok(w, "launch", "alice", &b);
+    fs_worker_run_once(&w->worker, 1000);
+    assert_int_equal(counts(w, "launch").available, 1);
+    assert_int_equal(fs_booking_cancel(&w->svc, "alice", "launch", b.booking_id,
+                                       &got), FS_OK);
+    assert_int_equal(got.state, FS_STATE_DELETED);
+    assert_int_equal(counts(w, "launch").available, 2);
+    assert_int_equal(fs_booking_cancel(&w->svc, "alice", "launch", b.booking_id,
+                                       &got), FS_CONFLICT);
+    assert_int_equal(counts(w, "launch").available, 2);
+}
+
+static void test_a_booking_cancelled_while_queued_takes_no_item(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+
+    accept_ok(w, "launch", "alice", &b);
+    assert_int_equal(fs_booking_cancel(&w->svc, "alice", "launch", b.booking_id,
+                                       &got), FS_OK);
+    fs_worker_run_once(&w->worker, 1000);
+    assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_DELETED);
+    assert_int_equal(counts(w, "launch").available, 2);
+}
+
+static void test_expired_hold_returns_its_item_once_and_cannot_be_confirmed(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+    int64_t later = fs_now_ms() + 5000;
+
+    accept_ok(w, "launch", "alice", &b);
+    fs_worker_run_once(&w->worker, 1000);
+    assert_int_equal(fs_sweeper_sweep(&w->svc, later), 1);
+    assert_int_equal(fs_sweeper_sweep(&w->svc, later), 0);
+    assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_EXPIRED);
+    assert_int_equal(counts(w, "launch").available, 2);
+    assert_int_equal(fs_booking_confirm(&w->svc, "alice", "launch", b.booking_id,
+                                        &got), FS_CONFLICT);
+    assert_int_equal(counts(w, "launch").available, 2);
+}
+
+static void test_stock_runs_out_in_acceptance_order(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b[2];
+
+    accept_ok(w, "launch", "u1", &b[0]);
+    accept_ok(w, "launch", "u2", &b[1]);
+    /* A third is refused at accept: two pending cover the two items. */
+    {
+        struct fs_booking c;
+        char existing[FS_ID_MAX + 1];
+        assert_int_equal(fs_booking_accept(&w->svc, "launch", "u3", 0, &c, existing),
+                         FS_SOLD_OUT);
+    }
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 2);
+    assert_int_equal(state_of(w, "u1", "launch", b[0].booking_id), FS_STATE_HOLD);
+    assert_int_equal(state_of(w, "u2", "launch", b[1].booking_id), FS_STATE_HOLD);
+    assert_int_equal(counts(w, "launch").available, 0);
+    assert_int_equal(atomic_load(&w->svc.sales[0].pending), 0);
+}
+
+static void test_restart_requeues_queued_bookings_and_rebuilds_holds(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking held, queued;
+    size_t requeued = 0;
+
+    accept_ok(w, "launch", "alice", &held);
+    fs_worker_run_once(&w->worker, 1000);
+    accept_ok(w, "launch", "bob", &queued);
+    /* "Crash": the memory queue and inventory are gone, storage stays. */
+    world_stop(w);
+    world_start(w);
+    assert_int_equal(counts(w, "launch").held, 1);  /* rebuilt from storage */
+    assert_int_equal(fs_recovery_requeue(&w->svc, &requeued), FS_OK);
+    assert_int_equal(requeued, 1);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(state_of(w, "bob", "launch", queued.booking_id), FS_STATE_HOLD);
+    assert_int_equal(state_of(w, "alice", "launch", held.booking_id), FS_STATE_HOLD);
+    assert_int_equal(counts(w, "launch").held, 2);
+}
+
+static void test_reconcile_records_a_hold_the_inventory_already_released(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b;
+    struct fs_hold due[4];
+    size_t n = 0;
+    int64_t later = fs_now_ms() + 10000;
+
+    accept_ok(w, "launch", "alice", &b);
+    fs_worker_run_once(&w->worker, 1000);
+    /* The inventory expires the hold but storage never hears of it (a crash
+     * between the two): reconciliation must record it. */
+    assert_int_equal(fs_inventory_expire_due(&w->be, "launch", later, due, 4, &n),
+                     FS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_HOLD);
+    assert_int_equal(fs_sweeper_reconcile(&w->svc, later, 0), 1);
+    assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_EXPIRED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+        T(test_accepted_booking_becomes_a_hold_then_booked),
+        T(test_second_request_of_a_user_is_already_booked_with_the_first_id),
+        T(test_accept_answers_sold_out_from_counts_before_the_worker_runs),
+        T(test_accept_refuses_unknown_and_closed_sales),
+        T(test_another_users_booking_is_not_found),
+        T(test_cancelling_a_hold_gives_the_item_back_once),
+        T(test_a_booking_cancelled_while_queued_takes_no_item),
+        T(test_expired_hold_returns_its_item_once_and_cannot_be_confirmed),
+        T(test_stock_runs_out_in_acceptance_order),
+        T(test_restart_requeues_queued_bookings_and_rebuilds_holds),
+        T(test_reconcile_records_a_hold_the_inventory_already_released),
+#undef T
+    };
+    fs_log_set_level(FS_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
