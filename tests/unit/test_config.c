@@ -387,7 +387,7 @@ static void test_integers_must_be_whole_numbers_in_range(void **state)
         {"http: {max_body_bytes: 255}", "http.max_body_bytes", "from 256 to 1048576"},
         {"http: {max_body_bytes: 1048577}", "http.max_body_bytes", "1048577"},
         {"http: {max_header_bytes: 1023}", "http.max_header_bytes", "from 1024 to 65536"},
-        {"worker: {threads: 65}", "worker.threads", "from 1 to 64"},
+        {"worker: {batch: 4097}", "worker.batch", "from 1 to 4096"},
         {"worker: {batch: 0}", "worker.batch", "from 1 to 4096"},
         {"worker: {sweep_interval_ms: 9}", "worker.sweep_interval_ms", "from 10 to 60000"},
         {"sales: [{id: a, inventory: -1}]", "sales[0].inventory", ">= 0, got '-1'"},
