@@ -1,0 +1,692 @@
+/*
+ * inventory_redis.c - the Redis inventory plugin: per-sale stock, holds and
+ * booked items in Redis, shared by every flashsaled instance that uses the
+ * same Redis and prefix.
+ *
+ * Each operation of struct fs_inventory_ops is one Lua script (scripts/<op>.lua,
+ * embedded at build time as redis_scripts.h), so every decision and the
+ * writes it implies happen in one atomic step inside Redis. This file owns
+ * the descriptor, the options, argument checks, and turning C arguments into
+ * script arguments and script answers back into C; redis_pool.c owns the
+ * connections.
+ *
+ * Keys of sale S under prefix P (the "{S}" hash tag puts them in one Redis
+ * Cluster slot, so the scripts also run on a cluster):
+ *   P:{S}:meta    hash  inventory, available, held, booked, epoch
+ *   P:{S}:users   hash  user id -> booking id (one active item per user)
+ *   P:{S}:holds   hash  booking id -> "H|<expires_ms>|<user>" (a hold) or
+ *                                     "B|0|<user>" (a booked item); the user
+ *                                     comes last because it may hold a '|'
+ *   P:{S}:expiry  zset  booking id scored by expires_ms, holds only
+ *
+ * Sale epoch: the meta hash is the sale's "installed" mark. Every script
+ * answers not_found without writing when it is absent, so a Redis that lost
+ * its data (restarted without persistence, flushed) never serves a
+ * half-known sale: counts() answers FS_NOT_FOUND, the core rebuilds the sale
+ * from storage with rebuild(), which installs it only if meta is still absent
+ * (FS_CONFLICT otherwise, so concurrent daemons install it once), clears any
+ * leftovers of the lost installation first, and writes meta last. meta.epoch
+ * is the caller's clock (host now_ms) at that rebuild: it changes exactly
+ * when the sale's state was re-installed.
+ *
+ * Time: every expiry decision uses the caller's expires_ms and now_ms, never
+ * the Redis clock, so daemons agree whatever Redis' clock says. Times are
+ * compared as Lua numbers (doubles): exact for |ms| < 2^53.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis.h>
+
+#include "flashsaled/fs_plugin.h"
+#include "redis_pool.h"
+#include "redis_scripts.h"
+#include "redis_url.h"
+
+#define INV_REDIS_NAME "redis"
+#define INV_PREFIX_MAX 64
+/* prefix ":{" sale "}:expiry" */
+#define INV_KEY_MAX (INV_PREFIX_MAX + FS_ID_MAX + 16)
+#define INV_NUM_MAX 24
+/* expire_due asks for no more than this per call, whatever `max` says. */
+#define INV_EXPIRE_BATCH_MAX 100000
+
+/* ---- config ------------------------------------------------------------- */
+
+struct inv_redis_config {
+    const char *url;
+    const char *prefix;
+    int64_t pool_size;
+    int64_t connect_timeout_ms;
+    int64_t command_timeout_ms;
+    int64_t reconnect_max_ms;
+    int tls;
+};
+
+#define INV_DEFAULT_URL "redis://127.0.0.1:6379/0"
+
+static const struct fs_option inv_redis_options[] = {
+    {FS_OPT_STRING, "url", INV_DEFAULT_URL,
+     offsetof(struct inv_redis_config, url),
+     "redis://[user:password@]host[:port][/db]; user and password may be "
+     "percent-encoded, ':password@' alone for a password without ACL user"},
+    {FS_OPT_STRING, "prefix", "fs", offsetof(struct inv_redis_config, prefix),
+     "first part of every key (prefix:{sale}:meta ...): deployments with "
+     "different prefixes can share one Redis"},
+    {FS_OPT_INT, "pool_size", "8", offsetof(struct inv_redis_config, pool_size),
+     "connections shared by all threads (1 to 1024)"},
+    {FS_OPT_INT, "connect_timeout_ms", "1000",
+     offsetof(struct inv_redis_config, connect_timeout_ms),
+     "bound on opening a connection"},
+    {FS_OPT_INT, "command_timeout_ms", "1000",
+     offsetof(struct inv_redis_config, command_timeout_ms),
+     "bound on one operation's round trip and on waiting for a free "
+     "connection; past it the operation answers unavailable"},
+    {FS_OPT_INT, "reconnect_max_ms", "1000",
+     offsetof(struct inv_redis_config, reconnect_max_ms),
+     "longest pause between connect attempts while Redis is down (the pause "
+     "doubles from 50 ms); operations answer unavailable at once meanwhile"},
+    {FS_OPT_BOOL, "tls", "false", offsetof(struct inv_redis_config, tls),
+     "not available: this build uses hiredis 0.14, which has no TLS; "
+     "true is a config error"},
+    {FS_OPT_END, NULL, NULL, 0, NULL},
+};
+
+/* What create() uses when the core passes no config. */
+static const struct inv_redis_config inv_redis_defaults = {
+    .url = INV_DEFAULT_URL, .prefix = "fs", .pool_size = 8,
+    .connect_timeout_ms = 1000, .command_timeout_ms = 1000,
+    .reconnect_max_ms = 1000, .tls = 0,
+};
+
+/* ---- scripts: one per operation ----------------------------------------- */
+
+enum inv_script {
+    INV_COUNTS, INV_REBUILD, INV_RESERVE, INV_CONFIRM, INV_RELEASE,
+    INV_EXPIRE_DUE, INV_LOOKUP, INV_SET_INVENTORY, INV_FIND_USER, INV_SCRIPTS
+};
+
+static const char *const inv_script_text[INV_SCRIPTS] = {
+    inv_redis_script_counts, inv_redis_script_rebuild,
+    inv_redis_script_reserve, inv_redis_script_confirm,
+    inv_redis_script_release, inv_redis_script_expire_due,
+    inv_redis_script_lookup, inv_redis_script_set_inventory,
+    inv_redis_script_find_user,
+};
+
+static const char *const inv_script_name[INV_SCRIPTS] = {
+    "counts", "rebuild", "reserve", "confirm", "release", "expire_due",
+    "lookup", "set_inventory", "find_user",
+};
+
+/* ---- state -------------------------------------------------------------- */
+
+struct inv_redis {
+    const struct fs_host *host;
+    struct redis_url url;
+    char prefix[INV_PREFIX_MAX + 1];
+    struct redis_pool *pool;
+};
+
+/* The four keys of one sale, in the order every script takes them. */
+struct inv_keys {
+    char buf[4][INV_KEY_MAX];
+    const char *key[4];
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Sale and booking ids: 1 to 64 of [A-Za-z0-9._-] (fs_plugin.h). The
+ * charset matters here: a '{' or '}' in a sale id would break the hash tag. */
+static int inv_id_ok(const char *s)
+{
+    size_t len;
+
+    if (!s)
+        return 0;
+    len = strnlen(s, FS_ID_MAX + 1);
+    if (len < 1 || len > FS_ID_MAX)
+        return 0;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-") == len;
+}
+
+static int inv_user_ok(const char *s)
+{
+    size_t len;
+
+    if (!s)
+        return 0;
+    len = strnlen(s, FS_USER_MAX + 1);
+    return len >= 1 && len <= FS_USER_MAX;
+}
+
+static void inv_keys_make(const struct inv_redis *inv, const char *sale,
+                          struct inv_keys *k)
+{
+    static const char *const part[4] = {"meta", "users", "holds", "expiry"};
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        snprintf(k->buf[i], sizeof(k->buf[i]), "%s:{%s}:%s", inv->prefix, sale,
+                 part[i]);
+        k->key[i] = k->buf[i];
+    }
+}
+
+/* Runs one script on the sale's keys; args are NUL-terminated strings. */
+static enum fs_status inv_run(struct inv_redis *inv, enum inv_script script,
+                              const char *sale, const char *const *args,
+                              size_t nargs, redisReply **reply)
+{
+    struct inv_keys k;
+    size_t lens[8];
+    size_t i;
+
+    inv_keys_make(inv, sale, &k);
+    for (i = 0; i < nargs && i < 8; i++)
+        lens[i] = strlen(args[i]);
+    return redis_pool_eval(inv->pool, script, k.key, 4, args, lens, nargs,
+                           reply);
+}
+
+static int inv_reply_is(const redisReply *e, int type)
+{
+    return e && e->type == type;
+}
+
+/* The script's outcome: element 0 of its array answer. */
+static enum fs_status inv_status(const redisReply *r)
+{
+    static const struct {
+        const char *name;
+        enum fs_status status;
+    } outcomes[] = {
+        {"ok", FS_OK}, {"not_found", FS_NOT_FOUND}, {"sold_out", FS_SOLD_OUT},
+        {"duplicate", FS_DUPLICATE}, {"conflict", FS_CONFLICT},
+        {"expired", FS_EXPIRED}, {"invalid", FS_INVALID},
+    };
+    size_t i;
+
+    if (!inv_reply_is(r, REDIS_REPLY_ARRAY) || r->elements < 1 ||
+        !inv_reply_is(r->element[0], REDIS_REPLY_STRING))
+        return FS_ERROR;
+    for (i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        if (strcmp(r->element[0]->str, outcomes[i].name) == 0)
+            return outcomes[i].status;
+    return FS_ERROR;
+}
+
+/* A whole decimal int64, as a bulk string (how scripts send numbers). */
+static int inv_parse_i64(const redisReply *e, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (inv_reply_is(e, REDIS_REPLY_INTEGER)) {
+        *out = e->integer;
+        return 0;
+    }
+    if (!inv_reply_is(e, REDIS_REPLY_STRING) || e->len == 0 || e->len > 20)
+        return -1;
+    errno = 0;
+    v = strtoll(e->str, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Copies a bulk string of 1..max bytes into out[max + 1]. */
+static int inv_copy_str(const redisReply *e, char *out, size_t max)
+{
+    if (!inv_reply_is(e, REDIS_REPLY_STRING) || e->len < 1 || e->len > max)
+        return -1;
+    memcpy(out, e->str, e->len);
+    out[e->len] = '\0';
+    return 0;
+}
+
+/* The "H"/"B", expires, user triple of lookup into out. */
+static enum fs_status inv_hold_decode(const char *booking,
+                                      redisReply *const *e,
+                                      struct fs_hold *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->booking_id, sizeof(out->booking_id), "%s", booking);
+    if (!inv_reply_is(e[0], REDIS_REPLY_STRING) || e[0]->len != 1 ||
+        inv_parse_i64(e[1], &out->expires_ms) != 0 ||
+        inv_copy_str(e[2], out->user_id, FS_USER_MAX) != 0)
+        return FS_ERROR;
+    if (e[0]->str[0] == 'H')
+        out->state = FS_STATE_HOLD;
+    else if (e[0]->str[0] == 'B')
+        out->state = FS_STATE_BOOKED;
+    else
+        return FS_ERROR;
+    return FS_OK;
+}
+
+static int64_t inv_now_ms(const struct inv_redis *inv)
+{
+    struct timespec ts;
+
+    if (inv->host && inv->host->now_ms)
+        return inv->host->now_ms();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static int inv_check_range(const char *name, int64_t v, int64_t min,
+                           int64_t max, char *err, size_t errlen)
+{
+    if (v >= min && v <= max)
+        return 0;
+    snprintf(err, errlen, "%s: %" PRId64 " is out of range (%" PRId64
+             " to %" PRId64 ")", name, v, min, max);
+    return -1;
+}
+
+static int inv_check_config(const struct inv_redis_config *cfg, char *err,
+                            size_t errlen)
+{
+    size_t len;
+
+    if (cfg->tls) {
+        snprintf(err, errlen,
+                 "tls: not supported: this build uses hiredis 0.14, which has "
+                 "no TLS (it came with hiredis 1.0); reach a TLS-only Redis "
+                 "through a local tunnel such as stunnel");
+        return -1;
+    }
+    if (inv_check_range("pool_size", cfg->pool_size, 1, 1024, err, errlen) ||
+        inv_check_range("connect_timeout_ms", cfg->connect_timeout_ms, 1,
+                        600000, err, errlen) ||
+        inv_check_range("command_timeout_ms", cfg->command_timeout_ms, 1,
+                        600000, err, errlen) ||
+        inv_check_range("reconnect_max_ms", cfg->reconnect_max_ms, 1, 600000,
+                        err, errlen))
+        return -1;
+    len = cfg->prefix ? strlen(cfg->prefix) : 0;
+    if (len < 1 || len > INV_PREFIX_MAX ||
+        strcspn(cfg->prefix, "{} \t\r\n") != len) {
+        snprintf(err, errlen,
+                 "prefix: expected 1 to %d characters without braces or "
+                 "spaces, got '%s'", INV_PREFIX_MAX,
+                 cfg->prefix ? cfg->prefix : "");
+        return -1;
+    }
+    return 0;
+}
+
+static void inv_redis_destroy(void *ctx)
+{
+    struct inv_redis *inv = ctx;
+
+    if (!inv)
+        return;
+    redis_pool_free(inv->pool);
+    free(inv);
+}
+
+/* A Redis that is down at start is not an error: the pool connects when
+ * asked and health() says why it cannot. */
+static int inv_redis_create(const struct fs_host *host, const void *config,
+                            void **ctx, char *err, size_t errlen)
+{
+    const struct inv_redis_config *cfg = config ? config : &inv_redis_defaults;
+    struct redis_pool_options po;
+    struct inv_redis *inv = NULL;
+    char detail[256];
+
+    *ctx = NULL;
+    if (inv_check_config(cfg, err, errlen) != 0)
+        goto fail;
+    inv = calloc(1, sizeof(*inv));
+    if (!inv) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    inv->host = host;
+    memcpy(inv->prefix, cfg->prefix, strlen(cfg->prefix) + 1);
+    if (redis_url_parse(cfg->url, &inv->url, err, errlen) != 0)
+        goto fail;
+    po = (struct redis_pool_options){
+        .host = host, .url = &inv->url, .size = (size_t)cfg->pool_size,
+        .connect_timeout_ms = (int)cfg->connect_timeout_ms,
+        .command_timeout_ms = (int)cfg->command_timeout_ms,
+        .reconnect_max_ms = (int)cfg->reconnect_max_ms,
+        .scripts = inv_script_text, .script_names = inv_script_name,
+        .n_scripts = INV_SCRIPTS,
+    };
+    inv->pool = redis_pool_new(&po);
+    if (!inv->pool) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    /* Connects one slot now, so that a wrong address or password is in the
+     * log at start rather than at the first request. */
+    redis_pool_ping(inv->pool, detail, sizeof(detail));
+    *ctx = inv;
+    return 0;
+
+fail:
+    inv_redis_destroy(inv);
+    return -1;
+}
+
+static enum fs_status inv_redis_health(void *ctx, char *detail, size_t len)
+{
+    struct inv_redis *inv = ctx;
+    char text[256];
+    enum fs_status st = redis_pool_ping(inv->pool, text, sizeof(text));
+
+    if (detail && len)
+        snprintf(detail, len, "%s", text);
+    return st;
+}
+
+/* ---- operations --------------------------------------------------------- */
+
+static enum fs_status inv_redis_counts(void *ctx, const char *sale_id,
+                                       struct fs_sale_counts *out)
+{
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !out)
+        return FS_INVALID;
+    st = inv_run(ctx, INV_COUNTS, sale_id, NULL, 0, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_OK &&
+        (r->elements != 5 || inv_parse_i64(r->element[1], &out->inventory) ||
+         inv_parse_i64(r->element[2], &out->available) ||
+         inv_parse_i64(r->element[3], &out->held) ||
+         inv_parse_i64(r->element[4], &out->booked)))
+        st = FS_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static int inv_entry_ok(const struct fs_hold *h)
+{
+    return inv_id_ok(h->booking_id) &&
+           inv_user_ok(h->user_id) &&
+           (h->state == FS_STATE_HOLD || h->state == FS_STATE_BOOKED);
+}
+
+/* ARGV of rebuild.lua: inventory, epoch, then booking, user, state,
+ * expires_ms per entry. The duplicate checks are the script's: it sees all
+ * entries at once. */
+static enum fs_status inv_redis_rebuild(void *ctx, const char *sale_id,
+                                        int64_t inventory,
+                                        const struct fs_hold *entries, size_t n)
+{
+    struct inv_redis *inv = ctx;
+    struct inv_keys k;
+    const char **args = NULL;
+    size_t *lens = NULL, nargs = 2 + 4 * n, i;
+    char (*num)[INV_NUM_MAX] = NULL;
+    redisReply *r = NULL;
+    enum fs_status st = FS_ERROR;
+
+    if (!inv_id_ok(sale_id) || inventory < 0 || (n && !entries))
+        return FS_INVALID;
+    for (i = 0; i < n; i++)
+        if (!inv_entry_ok(&entries[i]))
+            return FS_INVALID;
+    args = calloc(nargs, sizeof(*args));
+    lens = calloc(nargs, sizeof(*lens));
+    num = calloc(n + 2, sizeof(*num));
+    if (!args || !lens || !num)
+        goto done;
+    snprintf(num[0], sizeof(num[0]), "%" PRId64, inventory);
+    snprintf(num[1], sizeof(num[1]), "%" PRId64, inv_now_ms(inv));
+    args[0] = num[0];
+    args[1] = num[1];
+    for (i = 0; i < n; i++) {
+        snprintf(num[i + 2], sizeof(num[i + 2]), "%" PRId64,
+                 entries[i].expires_ms);
+        args[2 + 4 * i] = entries[i].booking_id;
+        args[3 + 4 * i] = entries[i].user_id;
+        args[4 + 4 * i] = entries[i].state == FS_STATE_HOLD ? "H" : "B";
+        args[5 + 4 * i] = num[i + 2];
+    }
+    for (i = 0; i < nargs; i++)
+        lens[i] = strlen(args[i]);
+    inv_keys_make(inv, sale_id, &k);
+    st = redis_pool_eval(inv->pool, INV_REBUILD, k.key, 4, args, lens, nargs,
+                         &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_INVALID && r->elements > 1 &&
+        inv_reply_is(r->element[1], REDIS_REPLY_STRING) && inv->host &&
+        inv->host->log)
+        inv->host->log(FS_LOG_WARN, "inventory.redis",
+                       "rebuild of sale %s refused: %s", sale_id,
+                       r->element[1]->str);
+
+done:
+    if (r)
+        freeReplyObject(r);
+    free(num);
+    free(lens);
+    free(args);
+    return st;
+}
+
+static enum fs_status inv_redis_reserve(void *ctx, const char *sale_id,
+                                        const char *user_id,
+                                        const char *booking_id,
+                                        int64_t expires_ms,
+                                        char existing[FS_ID_MAX + 1])
+{
+    char expires[INV_NUM_MAX];
+    const char *args[3] = {user_id, booking_id, expires};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !inv_user_ok(user_id) || !inv_id_ok(booking_id))
+        return FS_INVALID;
+    snprintf(expires, sizeof(expires), "%" PRId64, expires_ms);
+    st = inv_run(ctx, INV_RESERVE, sale_id, args, 3, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_DUPLICATE && existing &&
+        (r->elements != 2 ||
+         inv_copy_str(r->element[1], existing, FS_ID_MAX) != 0))
+        st = FS_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static enum fs_status inv_redis_confirm(void *ctx, const char *sale_id,
+                                        const char *booking_id, int64_t now_ms)
+{
+    char now[INV_NUM_MAX];
+    const char *args[2] = {booking_id, now};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !inv_id_ok(booking_id))
+        return FS_INVALID;
+    snprintf(now, sizeof(now), "%" PRId64, now_ms);
+    st = inv_run(ctx, INV_CONFIRM, sale_id, args, 2, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static enum fs_status inv_redis_release(void *ctx, const char *sale_id,
+                                        const char *booking_id)
+{
+    const char *args[1] = {booking_id};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !inv_id_ok(booking_id))
+        return FS_INVALID;
+    st = inv_run(ctx, INV_RELEASE, sale_id, args, 1, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+/* The script answers booking, user, expires_ms per released hold. */
+static enum fs_status inv_expired_decode(const redisReply *r,
+                                         struct fs_hold *out, size_t max,
+                                         size_t *n)
+{
+    size_t i, count = (r->elements - 1) / 3;
+
+    if ((r->elements - 1) % 3 != 0 || count > max)
+        return FS_ERROR;
+    for (i = 0; i < count; i++) {
+        redisReply *const *e = &r->element[1 + 3 * i];
+
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].state = FS_STATE_HOLD;
+        if (inv_copy_str(e[0], out[i].booking_id, FS_ID_MAX) != 0 ||
+            inv_copy_str(e[1], out[i].user_id, FS_USER_MAX) != 0 ||
+            inv_parse_i64(e[2], &out[i].expires_ms) != 0)
+            return FS_ERROR;
+    }
+    *n = count;
+    return FS_OK;
+}
+
+static enum fs_status inv_redis_expire_due(void *ctx, const char *sale_id,
+                                           int64_t now_ms, struct fs_hold *out,
+                                           size_t max, size_t *n)
+{
+    char now[INV_NUM_MAX], limit[INV_NUM_MAX];
+    const char *args[2] = {now, limit};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (n)
+        *n = 0;
+    if (!inv_id_ok(sale_id) || !n || (max && !out))
+        return FS_INVALID;
+    snprintf(now, sizeof(now), "%" PRId64, now_ms);
+    /* LIMIT 0 0 asks Redis for nothing: a max of 0 still tells whether the
+     * sale exists. */
+    snprintf(limit, sizeof(limit), "%zu",
+             max < INV_EXPIRE_BATCH_MAX ? max : (size_t)INV_EXPIRE_BATCH_MAX);
+    st = inv_run(ctx, INV_EXPIRE_DUE, sale_id, args, 2, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_OK)
+        st = inv_expired_decode(r, out, max, n);
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static enum fs_status inv_redis_lookup(void *ctx, const char *sale_id,
+                                       const char *booking_id,
+                                       struct fs_hold *out)
+{
+    const char *args[1] = {booking_id};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !inv_id_ok(booking_id) || !out)
+        return FS_INVALID;
+    st = inv_run(ctx, INV_LOOKUP, sale_id, args, 1, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_OK)
+        st = r->elements == 4 ? inv_hold_decode(booking_id, &r->element[1], out)
+                              : FS_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static enum fs_status inv_redis_set_inventory(void *ctx, const char *sale_id,
+                                              int64_t inventory)
+{
+    char total[INV_NUM_MAX];
+    const char *args[1] = {total};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || inventory < 0)
+        return FS_INVALID;
+    snprintf(total, sizeof(total), "%" PRId64, inventory);
+    st = inv_run(ctx, INV_SET_INVENTORY, sale_id, args, 1, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static enum fs_status inv_redis_find_user(void *ctx, const char *sale_id,
+                                          const char *user_id,
+                                          char booking_id[FS_ID_MAX + 1])
+{
+    const char *args[1] = {user_id};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !user_id || !*user_id ||
+        strlen(user_id) > FS_USER_MAX || !booking_id)
+        return FS_INVALID;
+    st = inv_run(ctx, INV_FIND_USER, sale_id, args, 1, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_OK)
+        st = r->elements == 2 &&
+                     inv_copy_str(r->element[1], booking_id, FS_ID_MAX) == 0
+                 ? FS_OK
+                 : FS_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static const struct fs_inventory_ops inv_redis_ops = {
+    .counts = inv_redis_counts,
+    .rebuild = inv_redis_rebuild,
+    .reserve = inv_redis_reserve,
+    .confirm = inv_redis_confirm,
+    .release = inv_redis_release,
+    .expire_due = inv_redis_expire_due,
+    .lookup = inv_redis_lookup,
+    .set_inventory = inv_redis_set_inventory,
+    .find_user = inv_redis_find_user,
+};
+
+const struct fs_plugin fs_plugin_descriptor = {
+    .abi_version = FS_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(struct fs_plugin),
+    .kind = FS_PLUGIN_INVENTORY,
+    .name = INV_REDIS_NAME,
+    .description = "stock and holds in Redis, one Lua script per operation; "
+                   "shared by every daemon on the same Redis and prefix",
+    .version = "1.0.0",
+    .flags = FS_PLUGIN_THREAD_SAFE,
+    .options = inv_redis_options,
+    .config_size = sizeof(struct inv_redis_config),
+    .create = inv_redis_create,
+    .destroy = inv_redis_destroy,
+    .health = inv_redis_health,
+    .inventory = &inv_redis_ops,
+};

@@ -1,0 +1,23 @@
+-- release.lua - gives a held item back, exactly once.
+-- KEYS: meta users holds expiry      ARGV: booking
+-- Returns {"ok"} if this call released it, {"conflict"} if it is booked,
+-- {"not_found"} if there is no hold (released, expired or never taken).
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'not_found'}
+end
+local hold = redis.call('HGET', KEYS[3], ARGV[1])
+if not hold then
+  return {'not_found'}
+end
+local state, _, user = string.match(hold, '^(%a)|(%-?%d+)|(.*)$')
+if state == 'B' then
+  return {'conflict'}
+end
+redis.call('HDEL', KEYS[3], ARGV[1])
+if redis.call('HGET', KEYS[2], user) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], user)
+end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'available', 1)
+redis.call('HINCRBY', KEYS[1], 'held', -1)
+return {'ok'}

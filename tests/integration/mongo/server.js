@@ -1,0 +1,172 @@
+// server.js - starts CongoDB, a MongoDB wire-protocol server in JavaScript
+// (from @push.rocks/smartmongo, see package.json), for the integration tests.
+//
+// Usage: node server.js --modules DIR/node_modules [--port N] [--host H]
+//
+// Port 0 takes a free port. Once listening it prints one line to stdout,
+//   {"ready":true,"port":N,"uri":"mongodb://H:N"}
+// and it exits 0 on SIGTERM or SIGINT. Data lives in memory only.
+//
+// THE SHIM. CongoDB 2.2.0 records unique indexes but does not enforce them:
+// a second document with the same unique key is accepted on insert and on
+// update. The storage plugin's one-booking-per-user rule and its booking_id
+// conflict both rest on MongoDB refusing such writes with error 11000, so
+// this launcher enforces them the way MongoDB documents it:
+//  - createIndexes with unique: true (and an optional
+//    partialFilterExpression) is remembered per namespace; drop,
+//    dropDatabase and dropIndexes forget it;
+//  - every document the server is about to store (the storage adapter's
+//    insertOne and updateById, which every insert, update, findAndModify and
+//    upsert goes through) is checked against those indexes first: when
+//    another document of the collection covered by the same index (matching
+//    its partial filter, if any) has the same key, the write throws
+//    {code: 11000, codeName: "DuplicateKey", errmsg: "E11000 duplicate key
+//    error collection: DB.COLL index: NAME dup key: {...}"}, which CongoDB
+//    turns into a write error (insert, update) or a command error
+//    (findAndModify), as MongoDB answers.
+// The check and the write run in one synchronous step of the event loop, so
+// no other command can slip between them. Not covered (unused by flashsaled):
+// refusing createIndexes over existing duplicates, sparse indexes, collation.
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+
+function parseArgs(argv) {
+    const args = { port: 0, host: '127.0.0.1', modules: null };
+    for (let i = 0; i < argv.length; i += 2) {
+        const [key, value] = [argv[i], argv[i + 1]];
+        if (value === undefined) throw new Error(`${key} needs a value`);
+        if (key === '--port') args.port = Number(value);
+        else if (key === '--host') args.host = value;
+        else if (key === '--modules') args.modules = value;
+        else throw new Error(`unknown argument ${key}`);
+    }
+    if (!args.modules) throw new Error('--modules DIR/node_modules is required');
+    if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535)
+        throw new Error('--port must be 0 to 65535');
+    return args;
+}
+
+// ---- the unique-index shim ------------------------------------------------
+
+function getPath(doc, field) {
+    let value = doc;
+    for (const part of field.split('.')) {
+        if (value === null || typeof value !== 'object') return null;
+        value = value[part];
+    }
+    return value === undefined ? null : value;
+}
+
+function installUniqueShim(server, QueryEngine) {
+    const storage = server.getStorage();
+    const router = server.commandRouter;
+    const unique = new Map();  // "db.coll" -> [{name, fields, partial}]
+
+    const covers = (index, doc) =>
+        !index.partial || QueryEngine.filter([doc], index.partial).length === 1;
+    const keyOf = (index, doc) =>
+        JSON.stringify(index.fields.map((f) => getPath(doc, f)));
+
+    function check(db, coll, doc, selfId) {
+        const indexes = unique.get(`${db}.${coll}`);
+        const docs = storage.databases?.get(db)?.get(coll);
+        if (!indexes || !docs) return;
+        for (const index of indexes) {
+            if (!covers(index, doc)) continue;
+            const key = keyOf(index, doc);
+            for (const other of docs.values()) {
+                if (selfId && other._id.equals(selfId)) continue;
+                if (keyOf(index, other) !== key || !covers(index, other)) continue;
+                const dup = Object.fromEntries(
+                    index.fields.map((f) => [f, getPath(doc, f)]));
+                const err = new Error(`E11000 duplicate key error collection: ` +
+                    `${db}.${coll} index: ${index.name} dup key: ` +
+                    JSON.stringify(dup));
+                err.code = 11000;
+                err.codeName = 'DuplicateKey';
+                throw err;
+            }
+        }
+    }
+
+    const insertOne = storage.insertOne.bind(storage);
+    storage.insertOne = (db, coll, doc) => {
+        check(db, coll, doc, null);
+        return insertOne(db, coll, doc);
+    };
+    const updateById = storage.updateById.bind(storage);
+    storage.updateById = (db, coll, id, doc) => {
+        check(db, coll, doc, id);
+        return updateById(db, coll, id, doc);
+    };
+
+    function remember(db, cmd) {
+        const ns = `${db}.${cmd.createIndexes}`;
+        const list = unique.get(ns) || [];
+        for (const spec of cmd.indexes || []) {
+            if (!spec.unique) continue;
+            const name = spec.name || Object.entries(spec.key)
+                .map(([f, d]) => `${f}_${d}`).join('_');
+            if (list.some((i) => i.name === name)) continue;
+            list.push({ name, fields: Object.keys(spec.key),
+                        partial: spec.partialFilterExpression || null });
+        }
+        unique.set(ns, list);
+    }
+
+    function forget(db, cmd) {
+        if (cmd.dropDatabase !== undefined) {
+            for (const ns of [...unique.keys()])
+                if (ns.startsWith(`${db}.`)) unique.delete(ns);
+        } else if (cmd.drop !== undefined) {
+            unique.delete(`${db}.${cmd.drop}`);
+        } else if (cmd.dropIndexes !== undefined) {
+            const ns = `${db}.${cmd.dropIndexes}`;
+            const keep = cmd.index === '*' ? [] : (unique.get(ns) || [])
+                .filter((i) => i.name !== cmd.index);
+            unique.set(ns, keep);
+        }
+    }
+
+    const route = router.route.bind(router);
+    router.route = async (parsed) => {
+        const reply = await route(parsed);
+        if (reply && reply.ok === 1) {
+            if (parsed.commandName === 'createIndexes')
+                remember(parsed.database, parsed.command);
+            else if (['drop', 'dropDatabase', 'dropIndexes']
+                     .includes(parsed.commandName))
+                forget(parsed.database, parsed.command);
+        }
+        return reply;
+    };
+}
+
+// ---- main -------------------------------------------------------------------
+
+async function main() {
+    const args = parseArgs(process.argv.slice(2));
+    const entry = path.join(path.resolve(args.modules), '@push.rocks',
+                            'smartmongo', 'dist_ts', 'congodb', 'index.js');
+    // The package's main module reaches for a real mongod; the wire server
+    // lives on its own under dist_ts/congodb/.
+    const congo = await import(pathToFileURL(entry).href);
+    const server = new congo.CongoServer({ port: args.port, host: args.host });
+    installUniqueShim(server, congo.QueryEngine);
+    await server.start();
+    const port = server.server.address().port;
+    process.stdout.write(JSON.stringify({
+        ready: true, port, uri: `mongodb://${args.host}:${port}`,
+    }) + '\n');
+    const stop = async () => {
+        await server.stop();
+        process.exit(0);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+}
+
+main().catch((err) => {
+    process.stderr.write(`server.js: ${err.stack || err}\n`);
+    process.exit(1);
+});

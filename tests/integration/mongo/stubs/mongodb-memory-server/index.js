@@ -1,0 +1,2 @@
+// Empty stand-in for mongodb-memory-server; see ../../package.json.
+module.exports = {};

@@ -1,0 +1,2 @@
+// Empty stand-in for @push.rocks/mongodump; see ../../package.json.
+module.exports = {};

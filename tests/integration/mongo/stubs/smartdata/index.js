@@ -1,0 +1,2 @@
+// Empty stand-in for @push.rocks/smartdata; see ../../package.json.
+module.exports = {};
