@@ -157,6 +157,13 @@ enum fs_status fs_inventory_set(struct fs_backends *be, const char *sale,
     CALL(&be->inventory, inventory, set_inventory, sale, inventory);
 }
 
+enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
+                                      const char *user,
+                                      char booking[FS_ID_MAX + 1])
+{
+    CALL(&be->inventory, inventory, find_user, sale, user, booking);
+}
+
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1])
 {

@@ -51,6 +51,9 @@ enum fs_status fs_inventory_lookup(struct fs_backends *be, const char *sale,
                                    const char *booking, struct fs_hold *out);
 enum fs_status fs_inventory_set(struct fs_backends *be, const char *sale,
                                 int64_t inventory);
+enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
+                                      const char *user,
+                                      char booking[FS_ID_MAX + 1]);
 
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1]);

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "booking.h"
+#include "events.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,6 +159,11 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
     if (!atomic_load(&svc->accepting))
         return FS_UNAVAILABLE;
     rc = accept_checks(svc, sale, now);
+    /* One per user comes first: a user who holds or booked learns their
+     * booking id, also when the sale has sold out meanwhile. */
+    if (rc == FS_SOLD_OUT &&
+        fs_inventory_find_user(svc->be, sale_id, user_id, existing) == FS_OK)
+        return FS_DUPLICATE;
     if (rc != FS_OK)
         return rc;
 
@@ -211,6 +217,7 @@ static enum fs_status store_change(struct fs_service *svc, struct fs_booking *b,
         b->state = to;
         b->updated_ms = t.at_ms;
         fs_metrics_booking(to);
+        fs_events_notify(b->booking_id);
     }
     return rc;
 }

@@ -392,6 +392,19 @@ static int parse_int(struct loader *ld, const struct key_spec *spec,
     return 0;
 }
 
+static int parse_bool_key(struct loader *ld, const struct key_spec *spec,
+                          const char *qname, const yaml_node_t *key,
+                          const yaml_node_t *v, void *target)
+{
+    const char *text;
+    (void)key;
+    if (expect_scalar(ld, qname, v, &text) != 0)
+        return -1;
+    if (parse_bool(text, FIELD(target, spec, int)) != 0)
+        return fail(ld, v, "%s: expected true or false, got '%s'", qname, text);
+    return 0;
+}
+
 static int store_string(struct loader *ld, char **slot, const char *value)
 {
     char *copy = strdup(value);
@@ -853,6 +866,10 @@ static const struct key_spec auth_keys[] = {
 static const struct key_spec policies_keys[] = {
     {"dir", parse_path, CFG(policies_dir), 0, 0, NULL},
     {"settings", parse_policy_settings, 0, 0, 0, NULL},
+    {"fail_open", parse_bool_key, CFG(policy_fail_open), 0, 0, NULL},
+    {"instructions_max", parse_int, CFG(policy_instructions_max), 1000,
+     100000000, NULL},
+    {"memory_max_kb", parse_int, CFG(policy_memory_max_kb), 256, 1048576, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -897,6 +914,8 @@ static int set_defaults(struct fs_config *cfg)
     cfg->http.max_header_bytes = 8192;
     cfg->worker.batch = 128;
     cfg->worker.sweep_interval_ms = 200;
+    cfg->policy_instructions_max = 1000000;
+    cfg->policy_memory_max_kb = 4096;
     cfg->listen = strdup("127.0.0.1:8080");
     cfg->log_level = strdup("info");
     cfg->queue.name = strdup("memory");

@@ -68,6 +68,10 @@ struct fs_config {
     char *policies_dir;         /* policies.dir, default "policies", made absolute */
     struct fs_config_kv *policy_settings; /* policies.settings: flat key -> scalar */
     size_t n_policy_settings;
+    int policy_fail_open;       /* policies.fail_open: a failing policy allows
+                                   (default 0: answers 503 unavailable) */
+    int64_t policy_instructions_max; /* policies.instructions_max, default 1000000 */
+    int64_t policy_memory_max_kb;    /* policies.memory_max_kb, per Lua state, default 4096 */
 
     char *admin_token;          /* admin.token; NULL when unset */
 

@@ -13,6 +13,7 @@
 #include "http_api.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "recovery.h"
 #include "states.h"
 #include "sweeper.h"
@@ -114,6 +115,10 @@ static int start(struct daemon *d, const char *plugin_dir)
     if (requeued)
         fs_log_info("re-queued %zu bookings accepted before the last stop",
                     requeued);
+    /* Before the first request: a broken policy stops the start, with
+     * the file and line. */
+    if (fs_policy_reload(d->cfg, 0) != 0)
+        return -1;
     if (fs_http_start(&d->http, &d->svc, err, sizeof(err)) != 0) {
         fs_log_error("%s", err);
         return -1;
@@ -131,6 +136,7 @@ static void stop(struct daemon *d)
     if (d->service_ready)
         atomic_store(&d->svc.accepting, 0);
     fs_http_stop(&d->http);
+    fs_policy_shutdown();  /* after the HTTP threads freed their Lua states */
     fs_worker_stop(&d->worker);
     fs_sweeper_stop(&d->sweeper);
     fs_backends_close(&d->be);
@@ -138,7 +144,7 @@ static void stop(struct daemon *d)
         fs_service_free(&d->svc);
 }
 
-static void wait_for_stop(void)
+static void wait_for_stop(const struct fs_config *cfg)
 {
     sigset_t set;
     int sig = 0;
@@ -151,8 +157,8 @@ static void wait_for_stop(void)
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            fs_log_info("SIGHUP: nothing to reload yet (sales and the Lua "
-                        "policies become reloadable in later versions)");
+            fs_log_info("SIGHUP: reloading the policies");
+            fs_policy_reload(cfg, 1);
             continue;
         }
         fs_log_info("%s: stopping: no new requests, finishing those in flight",
@@ -173,7 +179,7 @@ int fs_daemon_run(const char *config_path, const char *plugin_dir)
     fs_log_set_level((enum fs_log_level)fs_log_level_parse(d.cfg->log_level));
     fs_metrics_init();
     if (start(&d, fs_daemon_plugin_dir(plugin_dir, d.cfg->plugins_dir)) == 0) {
-        wait_for_stop();
+        wait_for_stop(d.cfg);
         code = 0;
     }
     stop(&d);
@@ -231,6 +237,7 @@ int fs_daemon_check_config(const char *config_path, const char *plugin_dir)
 {
     char err[1024];
     struct fs_backends be;
+    struct fs_policy_set *policies;
     struct fs_config *cfg = load_config(config_path);
 
     if (!cfg)
@@ -242,9 +249,20 @@ int fs_daemon_check_config(const char *config_path, const char *plugin_dir)
         return 1;
     }
     fs_backends_close(&be);
+    if (fs_policy_set_load_config(cfg, &policies, err, sizeof(err)) != 0) {
+        fprintf(stderr, "flashsaled: policy %s\n", err);
+        fs_policy_shutdown();
+        fs_config_free(cfg);
+        return 1;
+    }
+    if (fs_policy_set_note(policies))
+        fprintf(stderr, "flashsaled: warning: %s\n", fs_policy_set_note(policies));
     printf("%s: configuration is valid (%zu sales; queue %s, inventory %s, "
-           "storage %s)\n", cfg->path, cfg->n_sales, cfg->queue.name,
-           cfg->inventory.name, cfg->storage.name);
+           "storage %s; %zu policy files)\n", cfg->path, cfg->n_sales,
+           cfg->queue.name, cfg->inventory.name, cfg->storage.name,
+           fs_policy_set_count(policies));
+    fs_policy_set_release(policies);
+    fs_policy_shutdown();
     fs_config_free(cfg);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "states.h"
 
 #define PATH_SEGMENTS_MAX 6
@@ -364,6 +365,100 @@ static int expect_status_body(struct request *r, const char *expected,
     return -1;
 }
 
+/* ---- policies (src/policy.c, policies/README.md) ------------------------- */
+
+static void policy_request(struct request *r, const char *sale,
+                           const char *booking_id, struct fs_policy_request *pr,
+                           struct fs_policy_header h[MG_MAX_HEADERS])
+{
+    int n = r->ri->num_headers < MG_MAX_HEADERS ? r->ri->num_headers
+                                                : MG_MAX_HEADERS;
+    for (int i = 0; i < n; i++) {
+        h[i].name = r->ri->http_headers[i].name;
+        h[i].value = r->ri->http_headers[i].value;
+    }
+    memset(pr, 0, sizeof(*pr));
+    pr->user = r->user;
+    pr->ip = r->ri->remote_addr;
+    pr->user_agent = mg_get_header(r->conn, "User-Agent");
+    pr->sale = sale;
+    pr->method = r->ri->request_method;
+    pr->path = r->ri->local_uri;
+    pr->booking_id = booking_id;
+    pr->headers = h;
+    pr->n_headers = n > 0 ? (size_t)n : 0;
+}
+
+/* DESIGN.md section 2: a repeat by a user who already holds or booked is
+ * 409 already_booked whatever the policies say, never 403. The inventory
+ * knows who holds or booked, across every daemon sharing it. 1 when
+ * answered. */
+static int answer_repeat(struct request *r, const char *sale)
+{
+    char id[FS_ID_MAX + 1];
+
+    if (fs_inventory_find_user(r->http->svc->be, sale, r->user, id) != FS_OK)
+        return 0;
+    send_error_with(r, 409, "already_booked",
+                    "you already have a booking in this sale",
+                    json_pack("{s:s}", "booking_id", id), NULL);
+    return 1;
+}
+
+/* Answers a verdict other than allow: 429 with Retry-After, 403, or for a
+ * failed policy 503 with Retry-After (fail-closed: nothing accepted, and
+ * no verdict on the client) unless policies.fail_open. 0 to go on. */
+static int policy_answer(struct request *r, const struct fs_policy_verdict *v,
+                         const char *book_sale)
+{
+    char retry[16], message[64];
+    const char *headers[] = {"Retry-After", retry, NULL};
+
+    switch (v->action) {
+    case FS_POLICY_ALLOW:
+        return 0;
+    case FS_POLICY_SLOW:
+        snprintf(retry, sizeof(retry), "%u", (unsigned)v->retry_after);
+        snprintf(message, sizeof(message), "too many requests: retry in %u s",
+                 (unsigned)v->retry_after);
+        send_error_with(r, 429, "rate_limited", message, NULL, headers);
+        return -1;
+    case FS_POLICY_DENY:
+        if (!book_sale || !answer_repeat(r, book_sale))
+            send_error(r, 403, "forbidden", v->reason);
+        return -1;
+    default:
+        if (r->http->svc->cfg->policy_fail_open)
+            return 0;
+        send_unavailable(r, "the booking policy could not decide; nothing "
+                            "was accepted or changed");
+        return -1;
+    }
+}
+
+static int policy_book(struct request *r, const char *sale, uint32_t *hold)
+{
+    struct fs_policy_header h[MG_MAX_HEADERS];
+    struct fs_policy_request pr;
+    struct fs_policy_verdict v;
+
+    policy_request(r, sale, NULL, &pr, h);
+    fs_policy_book(&pr, &v, hold);
+    return policy_answer(r, &v, sale);
+}
+
+static int policy_change(struct request *r, enum fs_policy_hook hook,
+                         const char *sale, const char *booking_id)
+{
+    struct fs_policy_header h[MG_MAX_HEADERS];
+    struct fs_policy_request pr;
+    struct fs_policy_verdict v;
+
+    policy_request(r, sale, booking_id, &pr, h);
+    fs_policy_check(hook, &pr, &v);
+    return policy_answer(r, &v, NULL);
+}
+
 /* ---- routes --------------------------------------------------------------- */
 
 static void route_book(struct request *r)
@@ -373,13 +468,16 @@ static void route_book(struct request *r)
     const char *sale_id = r->seg[2];
     int64_t t0 = fs_mono_ns();
     json_t *ignored;
+    uint32_t hold = 0;
     enum fs_status rc;
 
     if (check_ids(r, 2, 3) || authenticate(r) ||
         parse_json_body(r, 1, &ignored))
         return;
     json_decref(ignored);
-    rc = fs_booking_accept(r->http->svc, sale_id, r->user, 0, &b, existing);
+    if (policy_book(r, sale_id, &hold) != 0)
+        return;
+    rc = fs_booking_accept(r->http->svc, sale_id, r->user, hold, &b, existing);
     switch (rc) {
     case FS_OK: {
         char location[160];
@@ -429,13 +527,15 @@ static void route_booking(struct request *r)
     } else if (method_is(r, "PUT")) {
         r->route = FS_ROUTE_BOOKING_PUT;
         if (check_ids(r, 2, 4) || authenticate(r) ||
-            expect_status_body(r, "booked", 0))
+            expect_status_body(r, "booked", 0) ||
+            policy_change(r, FS_POLICY_ON_CONFIRM, sale_id, booking_id))
             return;
         rc = fs_booking_confirm(svc, r->user, sale_id, booking_id, &b);
     } else if (method_is(r, "DELETE")) {
         r->route = FS_ROUTE_BOOKING_DELETE;
         if (check_ids(r, 2, 4) || authenticate(r) ||
-            expect_status_body(r, "deleted", 1))
+            expect_status_body(r, "deleted", 1) ||
+            policy_change(r, FS_POLICY_ON_CANCEL, sale_id, booking_id))
             return;
         rc = fs_booking_cancel(svc, r->user, sale_id, booking_id, &b);
     } else {

@@ -40,9 +40,10 @@ static const char *missing_operation(const struct fs_plugin *p)
             return "the inventory operation table";
         if (!OPS_COMPLETE_3(p->inventory, counts, rebuild, reserve) ||
             !OPS_COMPLETE_3(p->inventory, confirm, release, expire_due) ||
-            !p->inventory->lookup || !p->inventory->set_inventory)
+            !p->inventory->lookup || !p->inventory->set_inventory ||
+            !p->inventory->find_user)
             return "an inventory operation (counts, rebuild, reserve, confirm, "
-                   "release, expire_due, lookup, set_inventory)";
+                   "release, expire_due, lookup, set_inventory, find_user)";
         return NULL;
     case FS_PLUGIN_STORAGE:
         if (!p->storage)

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "states.h"
@@ -35,8 +36,10 @@ static void record_expired(struct fs_service *svc, const struct fs_hold *h,
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (r[i] == FS_OK)
+        if (r[i] == FS_OK) {
             fs_metrics_booking(FS_STATE_EXPIRED);
+            fs_events_notify(h[i].booking_id);
+        }
 }
 
 size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
@@ -88,6 +91,7 @@ static int fix_stale_hold(void *arg, const struct fs_booking *b)
     if (fs_storage_transition1(x->svc->be, &t, NULL) == FS_OK) {
         x->fixed++;
         fs_metrics_booking(t.to);
+        fs_events_notify(b->booking_id);
         fs_log_info("booking %s: storage said hold past expiry, inventory "
                     "says %s: recorded", b->booking_id, fs_state_name(t.to));
     }

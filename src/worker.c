@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "recovery.h"
@@ -159,6 +160,7 @@ static void settle(struct fs_worker *w, struct job *j, enum fs_status result,
 {
     if (result == FS_OK) {
         fs_metrics_booking(j->change.to);
+        fs_events_notify(j->msg.booking_id);
         if (j->change.to == FS_STATE_REJECTED)
             fs_metrics_rejected(j->change.reason);
         return;

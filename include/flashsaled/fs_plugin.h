@@ -225,6 +225,12 @@ struct fs_inventory_ops {
     /* Changes a sale's total: FS_CONFLICT if below held + booked. */
     enum fs_status (*set_inventory)(void *ctx, const char *sale_id,
                                     int64_t inventory);
+    /* The user's held or booked item in the sale: FS_OK with its booking id,
+     * or FS_NOT_FOUND. Lets the core answer "already booked" before "sold
+     * out" without touching storage. */
+    enum fs_status (*find_user)(void *ctx, const char *sale_id,
+                                const char *user_id,
+                                char booking_id[FS_ID_MAX + 1]);
 };
 
 struct fs_storage_ops {

@@ -560,6 +560,27 @@ static enum fs_status inventory_memory_set_inventory(void *ctx,
     return st;
 }
 
+static enum fs_status inventory_memory_find_user(void *ctx, const char *sale_id,
+                                                 const char *user_id,
+                                                 char booking_id[FS_ID_MAX + 1])
+{
+    struct inv_sale *s;
+    struct inv_entry *e;
+
+    if (!inv_id_ok(sale_id, FS_ID_MAX) || !inv_id_ok(user_id, FS_USER_MAX) ||
+        !booking_id)
+        return FS_INVALID;
+    s = inv_sale_find(ctx, sale_id);
+    if (!s)
+        return FS_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    e = inv_entry_by_user(s, user_id);
+    if (e)
+        memcpy(booking_id, e->booking_id, sizeof(e->booking_id));
+    pthread_mutex_unlock(&s->lock);
+    return e ? FS_OK : FS_NOT_FOUND;
+}
+
 static const struct fs_inventory_ops inventory_memory_ops = {
     .counts = inventory_memory_counts,
     .rebuild = inventory_memory_rebuild,
@@ -569,6 +590,7 @@ static const struct fs_inventory_ops inventory_memory_ops = {
     .expire_due = inventory_memory_expire_due,
     .lookup = inventory_memory_lookup,
     .set_inventory = inventory_memory_set_inventory,
+    .find_user = inventory_memory_find_user,
 };
 
 const struct fs_plugin fs_plugin_descriptor = {

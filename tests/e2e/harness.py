@@ -307,17 +307,23 @@ def yaml_scalar(v):
     return json.dumps(str(v))  # a JSON string is a YAML double-quoted scalar
 
 
+EMBEDDED_PLUGINS = (
+    "  queue: { name: memory }",
+    "  inventory: { name: memory }",
+    "  storage: { name: sqlite, path: data/bookings.db }",
+)
+
+
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
-                  sweep_interval_ms=50, secret=SECRET, extra_lines=()):
+                  sweep_interval_ms=50, secret=SECRET, extra_lines=(),
+                  plugin_lines=EMBEDDED_PLUGINS):
     lines = [
         "# written by tests/e2e/harness.py",
         "listen: %s" % yaml_scalar("%s:%d" % (HOST, port)),
         "http: { threads: %d }" % http_threads,
         "plugins:",
         "  dir: %s" % yaml_scalar(plugin_dir),
-        "  queue: { name: memory }",
-        "  inventory: { name: memory }",
-        "  storage: { name: sqlite, path: data/bookings.db }",
+        *plugin_lines,
         "auth: { jwt_secret: %s }" % yaml_scalar(secret),
         "policies: { dir: policies }",
         "worker: { sweep_interval_ms: %d }" % sweep_interval_ms,
@@ -340,11 +346,12 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=()):
+                 extra_lines=(), plugin_lines=EMBEDDED_PLUGINS):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.http_threads = http_threads
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
+        self.plugin_lines = tuple(plugin_lines)
         self.dir = tempfile.mkdtemp(prefix="flashsaled-e2e-")
         os.makedirs(os.path.join(self.dir, "data"))
         os.makedirs(os.path.join(self.dir, "policies"))
@@ -365,7 +372,8 @@ class Daemon:
         with open(self.config_path, "w") as f:
             f.write(render_config(port, self.sales, http_threads=self.http_threads,
                                   sweep_interval_ms=self.sweep_interval_ms,
-                                  extra_lines=self.extra_lines))
+                                  extra_lines=self.extra_lines,
+                                  plugin_lines=self.plugin_lines))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]

@@ -168,6 +168,22 @@ static void test_accept_answers_sold_out_from_counts_before_the_worker_runs(void
     assert_int_equal(counts(w, "one").held, 1);
 }
 
+static void test_a_holder_asking_again_in_a_sold_out_sale_is_already_booked(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, again;
+    char existing[FS_ID_MAX + 1] = "";
+
+    accept_ok(w, "one", "alice", &b);
+    fs_worker_run_once(&w->worker, 1000);
+    assert_int_equal(counts(w, "one").available, 0);
+    assert_int_equal(fs_booking_accept(&w->svc, "one", "alice", 0, &again,
+                                       existing), FS_DUPLICATE);
+    assert_string_equal(existing, b.booking_id);
+    assert_int_equal(fs_booking_accept(&w->svc, "one", "bob", 0, &again,
+                                       existing), FS_SOLD_OUT);
+}
+
 static void test_accept_refuses_unknown_and_closed_sales(void **state)
 {
     struct world *w = *state;
@@ -310,6 +326,7 @@ int main(void)
         T(test_accepted_booking_becomes_a_hold_then_booked),
         T(test_second_request_of_a_user_is_already_booked_with_the_first_id),
         T(test_accept_answers_sold_out_from_counts_before_the_worker_runs),
+        T(test_a_holder_asking_again_in_a_sold_out_sale_is_already_booked),
         T(test_accept_refuses_unknown_and_closed_sales),
         T(test_another_users_booking_is_not_found),
         T(test_cancelling_a_hold_gives_the_item_back_once),

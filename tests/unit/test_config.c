@@ -189,6 +189,9 @@ static void test_minimal_file_gets_every_default(void **state)
     snprintf(expect, sizeof(expect), "%s/policies", cfg->dir);
     assert_string_equal(cfg->policies_dir, expect);
     assert_int_equal(cfg->n_policy_settings, 0);
+    assert_int_equal(cfg->policy_fail_open, 0);
+    assert_int_equal(cfg->policy_instructions_max, 1000000);
+    assert_int_equal(cfg->policy_memory_max_kb, 4096);
     assert_null(cfg->admin_token);
     assert_int_equal(cfg->worker.batch, 128);
     assert_int_equal(cfg->worker.sweep_interval_ms, 200);
@@ -225,6 +228,9 @@ static void test_every_key_is_read(void **state)
         "  trusted_user_header: X-User\n"
         "policies:\n"
         "  settings: {limit: 20, mode: strict}\n"
+        "  fail_open: true\n"
+        "  instructions_max: 5000\n"
+        "  memory_max_kb: 512\n"
         "admin: {token: \"abcdefghijklmnop\"}\n"
         "worker: {batch: 1, sweep_interval_ms: 10}\n"
         "log: {level: debug}\n"
@@ -250,6 +256,9 @@ static void test_every_key_is_read(void **state)
     assert_string_equal(cfg->trusted_user_header, "X-User");
     assert_int_equal(cfg->n_policy_settings, 2);
     assert_string_equal(kv_value(cfg->policy_settings, 2, "limit"), "20");
+    assert_int_equal(cfg->policy_fail_open, 1);
+    assert_int_equal(cfg->policy_instructions_max, 5000);
+    assert_int_equal(cfg->policy_memory_max_kb, 512);
     assert_string_equal(cfg->admin_token, "abcdefghijklmnop");
     assert_int_equal(cfg->worker.batch, 1);
     assert_string_equal(cfg->log_level, "debug");
@@ -258,7 +267,7 @@ static void test_every_key_is_read(void **state)
     assert_int_equal(cfg->sales[0].hold_seconds, 86400);
     assert_int_equal(cfg->sales[0].starts_at_ms, 1796119200000LL);
     assert_int_equal(cfg->sales[0].ends_at_ms, 1796119200000LL + 7200000);
-    assert_int_equal(cfg->sales[1].line, 19);
+    assert_int_equal(cfg->sales[1].line, 22);
     assert_int_equal(cfg->sales[1].hold_seconds, 300);
     assert_ptr_equal(fs_config_sale(cfg, "second"), &cfg->sales[1]);
     assert_null(fs_config_sale(cfg, "third"));
@@ -566,6 +575,16 @@ static void test_policy_settings_must_be_flat(void **state)
                  "policies.settings", "expected a mapping");
 }
 
+static void test_policy_limits_are_checked(void **state)
+{
+    EXPECT_ERROR(*state, SECRET "policies:\n  fail_open: maybe\n", 4,
+                 "policies.fail_open", "expected true or false");
+    EXPECT_ERROR(*state, SECRET "policies:\n  instructions_max: 10\n", 4,
+                 "policies.instructions_max", "whole number");
+    EXPECT_ERROR(*state, SECRET "policies:\n  memory_max_kb: 1\n", 4,
+                 "policies.memory_max_kb", "whole number");
+}
+
 /* ---- RFC 3339 ------------------------------------------------------------ */
 
 static void test_rfc3339_parses_utc_offsets_and_fractions(void **state)
@@ -828,6 +847,7 @@ int main(void)
         T(test_plugin_block_requires_a_name),
         T(test_plugin_values_must_be_scalars),
         T(test_policy_settings_must_be_flat),
+        T(test_policy_limits_are_checked),
         T(test_rfc3339_parses_utc_offsets_and_fractions),
         T(test_rfc3339_rejects_anything_else),
         T(test_rfc3339_format_round_trips),

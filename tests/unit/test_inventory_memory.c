@@ -611,6 +611,29 @@ static void test_lookup_reports_not_found_for_unknown_booking_or_sale(
     assert_int_equal(t->ops->lookup(t->f.ctx, SALE, "b1", &h), FS_NOT_FOUND);
 }
 
+/* ---- find_user ---------------------------------------------------------- */
+
+static void test_find_user_names_the_held_or_booked_item_and_forgets_it_when_released(
+    void **state)
+{
+    struct inv_test *t = *state;
+    char id[FS_ID_MAX + 1] = "";
+
+    assert_int_equal(t->ops->find_user(t->f.ctx, SALE, "alice", id), FS_NOT_FOUND);
+    make_sale(t, SALE, 10);
+    assert_int_equal(t->ops->find_user(t->f.ctx, SALE, "alice", id), FS_NOT_FOUND);
+    assert_int_equal(reserve(t, "alice", "b1", FAR_FUTURE), FS_OK);
+    assert_int_equal(t->ops->find_user(t->f.ctx, SALE, "alice", id), FS_OK);
+    assert_string_equal(id, "b1");
+    assert_int_equal(t->ops->confirm(t->f.ctx, SALE, "b1", NOW), FS_OK);
+    assert_int_equal(t->ops->find_user(t->f.ctx, SALE, "alice", id), FS_OK);
+    assert_string_equal(id, "b1");
+    assert_int_equal(reserve(t, "bob", "b2", FAR_FUTURE), FS_OK);
+    assert_int_equal(t->ops->release(t->f.ctx, SALE, "b2"), FS_OK);
+    assert_int_equal(t->ops->find_user(t->f.ctx, SALE, "bob", id), FS_NOT_FOUND);
+    assert_int_equal(t->ops->find_user(t->f.ctx, SALE, "", id), FS_INVALID);
+}
+
 /* ---- set_inventory ------------------------------------------------------ */
 
 static void test_set_inventory_adjusts_available(void **state)
@@ -1001,6 +1024,7 @@ int main(void)
         T(test_expire_due_never_touches_booked_items),
         T(test_expire_due_reports_not_found_for_unknown_sale),
         T(test_lookup_reports_not_found_for_unknown_booking_or_sale),
+        T(test_find_user_names_the_held_or_booked_item_and_forgets_it_when_released),
         T(test_set_inventory_adjusts_available),
         T(test_set_inventory_refuses_below_held_plus_booked),
         T(test_set_inventory_reports_not_found_for_unknown_sale),
