@@ -41,7 +41,9 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
     atomic_init(&svc->accepting, 1);
-    return 0;
+    pthread_mutex_init(&svc->doubtful_lock, NULL);
+    svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
+    return svc->doubtful ? 0 : -1;
 }
 
 void fs_service_free(struct fs_service *svc)
@@ -51,6 +53,53 @@ void fs_service_free(struct fs_service *svc)
     free(svc->sales);
     svc->sales = NULL;
     svc->n_sales = 0;
+    pthread_mutex_destroy(&svc->doubtful_lock);
+    free(svc->doubtful);
+    svc->doubtful = NULL;
+}
+
+static void doubtful_add(struct fs_service *svc, const char *booking_id)
+{
+    pthread_mutex_lock(&svc->doubtful_lock);
+    if (svc->n_doubtful < FS_DOUBTFUL_MAX)
+        snprintf(svc->doubtful[svc->n_doubtful++], FS_ID_MAX + 1, "%s",
+                 booking_id);
+    else
+        fs_log_warn("booking %s: too many unsettled 503s to track; a restart "
+                    "processes it if storage kept it", booking_id);
+    pthread_mutex_unlock(&svc->doubtful_lock);
+}
+
+/* Deletes the booking if storage holds it as queued. 0 when settled. */
+static int settle_one(struct fs_service *svc, const char *booking_id)
+{
+    struct fs_transition t = {
+        .booking_id = booking_id, .from = FS_STATE_QUEUED,
+        .to = FS_STATE_DELETED, .at_ms = fs_now_ms(),
+    };
+    enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
+    if (rc == FS_OK)
+        fs_log_info("booking %s: answered 503 but stored after all: deleted",
+                    booking_id);
+    return rc == FS_OK || rc == FS_CONFLICT || rc == FS_NOT_FOUND ? 0 : -1;
+}
+
+size_t fs_booking_settle_doubtful(struct fs_service *svc)
+{
+    size_t settled = 0, i = 0;
+
+    pthread_mutex_lock(&svc->doubtful_lock);
+    while (i < svc->n_doubtful) {
+        if (settle_one(svc, svc->doubtful[i]) != 0) {
+            i++;  /* storage still away: try again next sweep */
+            continue;
+        }
+        memcpy(svc->doubtful[i], svc->doubtful[--svc->n_doubtful],
+               FS_ID_MAX + 1);
+        settled++;
+    }
+    pthread_mutex_unlock(&svc->doubtful_lock);
+    return settled;
 }
 
 struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
@@ -118,10 +167,8 @@ static void accept_undo(struct fs_service *svc, const struct fs_booking *b)
         .to = FS_STATE_DELETED, .at_ms = fs_now_ms(),
     };
     enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
-    if (rc != FS_OK)
-        fs_log_warn("booking %s: could not take back after a failed publish "
-                    "(%s): recovery will process it", b->booking_id,
-                    fs_status_name(rc));
+    if (rc != FS_OK && rc != FS_CONFLICT && rc != FS_NOT_FOUND)
+        doubtful_add(svc, b->booking_id);
 }
 
 static enum fs_status accept_checks(struct fs_service *svc, struct fs_sale *sale,
@@ -180,6 +227,8 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
     /* Recorded before it is queued: the record is what makes a 202 durable
      * with a memory queue, and its unique index is the one-per-user check. */
     rc = fs_storage_insert(svc->be, out, existing);
+    if (rc == FS_UNAVAILABLE || rc == FS_ERROR)
+        doubtful_add(svc, out->booking_id);  /* it may be stored after all */
     if (rc != FS_OK)
         return rc;
     rc = fs_booking_publish(svc, sale, out);

@@ -23,6 +23,10 @@ struct fs_sale {
     pthread_mutex_t rebuild_lock;
 };
 
+/* Bookings whose insert or undo timed out: the client was told 503, so a
+ * record that storage applied after all must not stay queued. */
+#define FS_DOUBTFUL_MAX 4096
+
 struct fs_service {
     const struct fs_config *cfg;
     struct fs_backends *be;
@@ -30,6 +34,9 @@ struct fs_service {
     size_t n_sales;
     char instance_id[FS_INSTANCE_ID_LEN + 1];
     atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
+    pthread_mutex_t doubtful_lock;
+    char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
+    size_t n_doubtful;
 };
 
 struct fs_sale_view {
@@ -74,6 +81,11 @@ enum fs_status fs_booking_cancel(struct fs_service *svc, const char *user_id,
 
 enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
                                 struct fs_sale_view *out);
+
+/* Takes back bookings whose 503 may not have been true: any still queued in
+ * storage becomes deleted. Returns how many were settled. The sweeper calls
+ * it; ids stay until storage answers. */
+size_t fs_booking_settle_doubtful(struct fs_service *svc);
 
 /* Publishes a message for a booking already recorded as queued. */
 enum fs_status fs_booking_publish(struct fs_service *svc, struct fs_sale *sale,

@@ -845,6 +845,8 @@ static const struct key_spec http_keys[] = {
      INT32_MAX, NULL},
     {"max_body_bytes", parse_int, CFG(http.max_body_bytes), 256, 1048576, NULL},
     {"max_header_bytes", parse_int, CFG(http.max_header_bytes), 1024, 65536, NULL},
+    {"max_streams", parse_int, CFG(http.max_streams), 0, 65536, NULL},
+    {"max_streams_per_user", parse_int, CFG(http.max_streams_per_user), 1, 64, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -912,6 +914,8 @@ static int set_defaults(struct fs_config *cfg)
     cfg->http.request_timeout_ms = 10000;
     cfg->http.max_body_bytes = 4096;
     cfg->http.max_header_bytes = 8192;
+    cfg->http.max_streams = 16;
+    cfg->http.max_streams_per_user = 2;
     cfg->worker.batch = 128;
     cfg->worker.sweep_interval_ms = 200;
     cfg->policy_instructions_max = 1000000;

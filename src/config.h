@@ -54,6 +54,8 @@ struct fs_config {
         int64_t request_timeout_ms;   /* default 10000 */
         int64_t max_body_bytes;       /* default 4096 */
         int64_t max_header_bytes;     /* default 8192 (civetweb max_request_size) */
+        int64_t max_streams;          /* open event streams, default 16; each holds a thread */
+        int64_t max_streams_per_user; /* default 2 */
     } http;
 
     char *plugins_dir;          /* plugins.dir; NULL: compiled-in default */

@@ -10,6 +10,7 @@
 #include "booking.h"
 #include "config.h"
 #include "daemon.h"
+#include "events.h"
 #include "http_api.h"
 #include "log.h"
 #include "metrics.h"
@@ -64,9 +65,11 @@ static int prepare_sales(struct daemon *d)
         if (rc == FS_OK)
             rc = fs_inventory_counts(d->svc.be, sale->cfg->id, &c);
         if (rc != FS_OK) {
-            fs_log_error("sale %s: inventory backend not ready: %s",
-                         sale->cfg->id, fs_status_name(rc));
-            return -1;
+            /* Not fatal: requests for the sale get 503 and rebuild it once
+             * the backend answers; /readyz says which backend is down. */
+            fs_log_warn("sale %s: inventory backend not ready (%s): will "
+                        "rebuild on first use", sale->cfg->id, fs_status_name(rc));
+            continue;
         }
         if (c.inventory != sale->cfg->inventory) {
             rc = fs_inventory_set(d->svc.be, sale->cfg->id, sale->cfg->inventory);
@@ -119,6 +122,8 @@ static int start(struct daemon *d, const char *plugin_dir)
      * the file and line. */
     if (fs_policy_reload(d->cfg, 0) != 0)
         return -1;
+    fs_events_init((size_t)d->cfg->http.max_streams,
+                   (size_t)d->cfg->http.max_streams_per_user);
     if (fs_http_start(&d->http, &d->svc, err, sizeof(err)) != 0) {
         fs_log_error("%s", err);
         return -1;
@@ -135,6 +140,7 @@ static void stop(struct daemon *d)
 {
     if (d->service_ready)
         atomic_store(&d->svc.accepting, 0);
+    fs_events_shutdown();  /* event streams end, so the HTTP threads can */
     fs_http_stop(&d->http);
     fs_policy_shutdown();  /* after the HTTP threads freed their Lua states */
     fs_worker_stop(&d->worker);

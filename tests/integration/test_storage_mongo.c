@@ -1199,9 +1199,12 @@ static void test_hung_server_answers_unavailable_within_the_timeout(
     assert_every_op_unavailable(d, 5 * 4 * OUTAGE_TIMEOUT_MS);
     server_ctl("thaw");
     wait_until_insert_succeeds(d, "after", "erin");
-    assert_int_equal(state_of(d, "before"), FS_STATE_QUEUED);
-    assert_int_equal(move(d, "before", FS_STATE_QUEUED, FS_STATE_HOLD, NULL),
-                     FS_OK);
+    /* The queued -> hold change tried during the freeze timed out, and the
+     * woken server may apply it late: either state is right, nothing else. */
+    {
+        enum fs_booking_state st = state_of(d, "before");
+        assert_true(st == FS_STATE_QUEUED || st == FS_STATE_HOLD);
+    }
 }
 
 /* A daemon may start before its database: create() succeeds, health() says

@@ -178,6 +178,8 @@ static void test_minimal_file_gets_every_default(void **state)
     assert_int_equal(cfg->http.request_timeout_ms, 10000);
     assert_int_equal(cfg->http.max_body_bytes, 4096);
     assert_int_equal(cfg->http.max_header_bytes, 8192);
+    assert_int_equal(cfg->http.max_streams, 16);
+    assert_int_equal(cfg->http.max_streams_per_user, 2);
     assert_null(cfg->plugins_dir);
     assert_string_equal(cfg->queue.name, "memory");
     assert_int_equal(cfg->queue.n_kv, 0);
@@ -396,6 +398,7 @@ static void test_integers_must_be_whole_numbers_in_range(void **state)
         {"http: {max_body_bytes: 255}", "http.max_body_bytes", "from 256 to 1048576"},
         {"http: {max_body_bytes: 1048577}", "http.max_body_bytes", "1048577"},
         {"http: {max_header_bytes: 1023}", "http.max_header_bytes", "from 1024 to 65536"},
+        {"http: {max_streams_per_user: 0}", "http.max_streams_per_user", "from 1 to 64"},
         {"worker: {batch: 4097}", "worker.batch", "from 1 to 4096"},
         {"worker: {batch: 0}", "worker.batch", "from 1 to 4096"},
         {"worker: {sweep_interval_ms: 9}", "worker.sweep_interval_ms", "from 10 to 60000"},
