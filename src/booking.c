@@ -27,15 +27,8 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
     memset(svc, 0, sizeof(*svc));
     svc->cfg = cfg;
     svc->be = be;
-    svc->n_sales = cfg->n_sales;
-    svc->sales = calloc(cfg->n_sales ? cfg->n_sales : 1, sizeof(*svc->sales));
-    if (!svc->sales)
+    if (fs_sales_init(&svc->sales, cfg) != 0)
         return -1;
-    for (size_t i = 0; i < cfg->n_sales; i++) {
-        svc->sales[i].cfg = &cfg->sales[i];
-        atomic_init(&svc->sales[i].pending, 0);
-        pthread_mutex_init(&svc->sales[i].rebuild_lock, NULL);
-    }
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         return -1;
     for (size_t i = 0; i < sizeof(rnd); i++)
@@ -48,11 +41,7 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
 
 void fs_service_free(struct fs_service *svc)
 {
-    for (size_t i = 0; i < svc->n_sales; i++)
-        pthread_mutex_destroy(&svc->sales[i].rebuild_lock);
-    free(svc->sales);
-    svc->sales = NULL;
-    svc->n_sales = 0;
+    fs_sales_free(&svc->sales);
     pthread_mutex_destroy(&svc->doubtful_lock);
     free(svc->doubtful);
     svc->doubtful = NULL;
@@ -104,41 +93,28 @@ size_t fs_booking_settle_doubtful(struct fs_service *svc)
 
 struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
 {
-    for (size_t i = 0; i < svc->n_sales; i++)
-        if (strcmp(svc->sales[i].cfg->id, sale_id) == 0)
-            return &svc->sales[i];
-    return NULL;
-}
-
-int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms)
-{
-    if (sale->cfg->starts_at_ms && now_ms < sale->cfg->starts_at_ms)
-        return 0;
-    if (sale->cfg->ends_at_ms && now_ms >= sale->cfg->ends_at_ms)
-        return 0;
-    return 1;
+    return fs_sales_find(&svc->sales, sale_id);
 }
 
 /* Live counts, rebuilding the backend's state first if it lost it. */
 static enum fs_status sale_counts(struct fs_service *svc, struct fs_sale *sale,
                                   struct fs_sale_counts *c)
 {
-    enum fs_status rc = fs_inventory_counts(svc->be, sale->cfg->id, c);
+    enum fs_status rc = fs_inventory_counts(svc->be, sale->id, c);
     if (rc != FS_NOT_FOUND)
         return rc;
     rc = fs_recovery_ensure_sale(svc, sale);
     if (rc != FS_OK)
         return rc;
-    return fs_inventory_counts(svc->be, sale->cfg->id, c);
+    return fs_inventory_counts(svc->be, sale->id, c);
 }
 
-enum fs_status fs_booking_publish(struct fs_service *svc, struct fs_sale *sale,
+enum fs_status fs_booking_publish(struct fs_service *svc,
                                   const struct fs_booking *b)
 {
     struct fs_message m;
     char body[FS_MESSAGE_MAX];
     size_t len;
-    enum fs_status rc;
 
     memset(&m, 0, sizeof(m));
     memcpy(m.booking_id, b->booking_id, sizeof(m.booking_id));
@@ -150,12 +126,7 @@ enum fs_status fs_booking_publish(struct fs_service *svc, struct fs_sale *sale,
     len = fs_message_encode(&m, body, sizeof(body));
     if (len == 0)
         return FS_ERROR;
-    /* Counted before the publish: the worker may decide it before we return. */
-    atomic_fetch_add(&sale->pending, 1);
-    rc = fs_queue_publish(svc->be, body, len);
-    if (rc != FS_OK)
-        atomic_fetch_sub(&sale->pending, 1);
-    return rc;
+    return fs_queue_publish(svc->be, body, len);
 }
 
 /* Takes back a booking recorded as queued whose message never reached the
@@ -171,25 +142,56 @@ static void accept_undo(struct fs_service *svc, const struct fs_booking *b)
         doubtful_add(svc, b->booking_id);
 }
 
-static enum fs_status accept_checks(struct fs_service *svc, struct fs_sale *sale,
-                                    int64_t now)
+/* Takes one of the sale's remaining items for this request, counted in
+ * `pending` until the worker decides it; FS_SOLD_OUT when none is left. The
+ * slot is taken before the counts are read: the worker lowers `available`
+ * before it lowers `pending`, so a read in between sees too little stock,
+ * never too much, and no more bookings are accepted than there are items. */
+/* Records the booking as queued, then queues it. */
+static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale,
+                                    const char *user_id, uint32_t hold_seconds,
+                                    int64_t now, struct fs_booking *out,
+                                    char existing[FS_ID_MAX + 1])
 {
-    struct fs_sale_counts c;
     enum fs_status rc;
 
-    if (!fs_sale_is_open(sale, now))
-        return FS_CLOSED;
-    rc = sale_counts(svc, sale, &c);
+    memset(out, 0, sizeof(*out));
+    if (fs_id_generate(out->booking_id) != 0)
+        return FS_ERROR;
+    snprintf(out->sale_id, sizeof(out->sale_id), "%s", sale->id);
+    snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
+    out->state = FS_STATE_QUEUED;
+    out->created_ms = out->updated_ms = now;
+    out->hold_seconds = hold_seconds ? hold_seconds
+                                     : (uint32_t)atomic_load(&sale->hold_seconds);
+
+    /* Recorded before it is queued: the record is what makes a 202 durable
+     * with a memory queue, and its unique index is the one-per-user check. */
+    rc = fs_storage_insert(svc->be, out, existing);
+    if (rc == FS_UNAVAILABLE || rc == FS_ERROR)
+        doubtful_add(svc, out->booking_id);  /* it may be stored after all */
     if (rc != FS_OK)
-        return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
-    /* Pending bookings ahead of this one will almost all take an item: none
-     * is a duplicate (storage refused those) or a policy reject (checked
-     * before accept). Answering sold_out here spares the queue and storage a
-     * million late users; an item that comes back later (cancel, expiry)
-     * makes `available` positive again. */
-    if (c.available - atomic_load(&sale->pending) <= 0)
-        return FS_SOLD_OUT;
+        return rc;
+    rc = fs_booking_publish(svc, out);
+    if (rc != FS_OK) {
+        accept_undo(svc, out);
+        return FS_UNAVAILABLE;
+    }
+    fs_metrics_booking(FS_STATE_QUEUED);
     return FS_OK;
+}
+
+static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
+{
+    struct fs_sale_counts c;
+    int64_t ahead = atomic_fetch_add(&sale->pending, 1);
+    enum fs_status rc = sale_counts(svc, sale, &c);
+
+    if (rc == FS_OK && ahead >= c.available)
+        rc = FS_SOLD_OUT;
+    if (rc != FS_OK)
+        atomic_fetch_sub(&sale->pending, 1);
+    return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
 }
 
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
@@ -205,39 +207,21 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
         return FS_NOT_FOUND;
     if (!atomic_load(&svc->accepting))
         return FS_UNAVAILABLE;
-    rc = accept_checks(svc, sale, now);
+    if (!fs_sale_is_open(sale, now))
+        return FS_CLOSED;
+    rc = take_slot(svc, sale);
     /* One per user comes first: a user who holds or booked learns their
-     * booking id, also when the sale has sold out meanwhile. */
+     * booking id, also when the sale has sold out meanwhile. Answering
+     * sold_out here spares the queue and storage a million late users. */
     if (rc == FS_SOLD_OUT &&
         fs_inventory_find_user(svc->be, sale_id, user_id, existing) == FS_OK)
         return FS_DUPLICATE;
     if (rc != FS_OK)
         return rc;
-
-    memset(out, 0, sizeof(*out));
-    if (fs_id_generate(out->booking_id) != 0)
-        return FS_ERROR;
-    snprintf(out->sale_id, sizeof(out->sale_id), "%s", sale_id);
-    snprintf(out->user_id, sizeof(out->user_id), "%s", user_id);
-    out->state = FS_STATE_QUEUED;
-    out->created_ms = out->updated_ms = now;
-    out->hold_seconds = hold_seconds ? hold_seconds
-                                     : (uint32_t)sale->cfg->hold_seconds;
-
-    /* Recorded before it is queued: the record is what makes a 202 durable
-     * with a memory queue, and its unique index is the one-per-user check. */
-    rc = fs_storage_insert(svc->be, out, existing);
-    if (rc == FS_UNAVAILABLE || rc == FS_ERROR)
-        doubtful_add(svc, out->booking_id);  /* it may be stored after all */
+    rc = accept_record(svc, sale, user_id, hold_seconds, now, out, existing);
     if (rc != FS_OK)
-        return rc;
-    rc = fs_booking_publish(svc, sale, out);
-    if (rc != FS_OK) {
-        accept_undo(svc, out);
-        return FS_UNAVAILABLE;
-    }
-    fs_metrics_booking(FS_STATE_QUEUED);
-    return FS_OK;
+        atomic_fetch_sub(&sale->pending, 1);  /* the slot goes back */
+    return rc;
 }
 
 enum fs_status fs_booking_get(struct fs_service *svc, const char *user_id,
@@ -349,8 +333,8 @@ enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
     rc = sale_counts(svc, sale, &out->counts);
     if (rc != FS_OK)
         return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
-    out->sale_id = sale->cfg->id;
-    if (sale->cfg->starts_at_ms && now < sale->cfg->starts_at_ms)
+    out->sale_id = sale->id;
+    if (atomic_load(&sale->starts_at_ms) && now < atomic_load(&sale->starts_at_ms))
         out->state = "scheduled";
     else if (!fs_sale_is_open(sale, now))
         out->state = "closed";

@@ -13,15 +13,7 @@
 #include "backends.h"
 #include "config.h"
 #include "message.h"
-
-struct fs_sale {
-    const struct fs_sale_config *cfg;
-    /* Bookings this daemon accepted and its worker has not decided yet: the
-     * accept path answers sold_out once they cover the available stock. */
-    atomic_int_fast64_t pending;
-    /* Serializes rebuilding this sale's inventory state from storage. */
-    pthread_mutex_t rebuild_lock;
-};
+#include "sales.h"
 
 /* Bookings whose insert or undo timed out: the client was told 503, so a
  * record that storage applied after all must not stay queued. */
@@ -30,8 +22,7 @@ struct fs_sale {
 struct fs_service {
     const struct fs_config *cfg;
     struct fs_backends *be;
-    struct fs_sale *sales;
-    size_t n_sales;
+    struct fs_sales sales;
     char instance_id[FS_INSTANCE_ID_LEN + 1];
     atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
     pthread_mutex_t doubtful_lock;
@@ -49,9 +40,6 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
                     struct fs_backends *be);
 void fs_service_free(struct fs_service *svc);
 struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
-
-/* 1 if the sale accepts bookings at now_ms. */
-int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms);
 
 /* The accept path. FS_OK: out holds the queued booking (answer 202).
  * FS_NOT_FOUND: no such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock
@@ -87,8 +75,9 @@ enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
  * it; ids stay until storage answers. */
 size_t fs_booking_settle_doubtful(struct fs_service *svc);
 
-/* Publishes a message for a booking already recorded as queued. */
-enum fs_status fs_booking_publish(struct fs_service *svc, struct fs_sale *sale,
+/* Publishes a message for a booking already recorded as queued. The caller
+ * counts it in its sale's `pending`. */
+enum fs_status fs_booking_publish(struct fs_service *svc,
                                   const struct fs_booking *b);
 
 #endif

@@ -55,36 +55,85 @@ static struct fs_config *load_config(const char *path)
     return cfg;
 }
 
-/* Brings each sale's inventory state in line with storage and the config. */
-static int prepare_sales(struct daemon *d)
+/* Makes the inventory backend's total for the sale the configured one; a
+ * decrease below what is held and booked is refused (and logged). */
+static void apply_inventory(struct fs_service *svc, struct fs_sale *sale,
+                            int64_t wanted)
 {
-    for (size_t i = 0; i < d->svc.n_sales; i++) {
-        struct fs_sale *sale = &d->svc.sales[i];
-        struct fs_sale_counts c;
-        enum fs_status rc = fs_recovery_ensure_sale(&d->svc, sale);
-        if (rc == FS_OK)
-            rc = fs_inventory_counts(d->svc.be, sale->cfg->id, &c);
-        if (rc != FS_OK) {
-            /* Not fatal: requests for the sale get 503 and rebuild it once
-             * the backend answers; /readyz says which backend is down. */
-            fs_log_warn("sale %s: inventory backend not ready (%s): will "
-                        "rebuild on first use", sale->cfg->id, fs_status_name(rc));
+    struct fs_sale_counts c;
+    enum fs_status rc = fs_recovery_ensure_sale(svc, sale);
+
+    if (rc == FS_OK)
+        rc = fs_inventory_counts(svc->be, sale->id, &c);
+    if (rc != FS_OK) {
+        /* Not fatal: requests for the sale get 503 and rebuild it once the
+         * backend answers; /readyz says which backend is down. */
+        fs_log_warn("sale %s: inventory backend not ready (%s): will rebuild "
+                    "on first use", sale->id, fs_status_name(rc));
+        return;
+    }
+    if (c.inventory == wanted) {
+        atomic_store(&sale->inventory, wanted);
+        return;
+    }
+    rc = fs_inventory_set(svc->be, sale->id, wanted);
+    if (rc == FS_OK) {
+        atomic_store(&sale->inventory, wanted);
+        fs_log_info("sale %s: inventory changed from %lld to %lld", sale->id,
+                    (long long)c.inventory, (long long)wanted);
+    } else {
+        atomic_store(&sale->inventory, c.inventory);
+        fs_log_error("sale %s: cannot set inventory to %lld: %lld are held or "
+                     "booked; keeping %lld", sale->id, (long long)wanted,
+                     (long long)(c.held + c.booked), (long long)c.inventory);
+    }
+}
+
+static void prepare_sales(struct daemon *d)
+{
+    for (size_t i = 0; i < d->cfg->n_sales; i++)
+        apply_inventory(&d->svc, fs_sales_find(&d->svc.sales, d->cfg->sales[i].id),
+                        d->cfg->sales[i].inventory);
+}
+
+/* SIGHUP: new sales start, times and hold durations change, inventory
+ * changes apply (a decrease below held + booked is refused), and a sale
+ * dropped from the file closes. Everything else in the file needs a
+ * restart; the policies are reloaded separately. */
+static void reload_sales(struct daemon *d)
+{
+    char err[FS_CONFIG_ERR_MAX];
+    struct fs_config *next = fs_config_load(d->cfg->path, err, sizeof(err));
+    struct fs_sales *sales = &d->svc.sales;
+
+    if (!next) {
+        fs_log_error("SIGHUP: sales not reloaded: %s", err);
+        return;
+    }
+    pthread_mutex_lock(&sales->write_lock);
+    for (size_t i = 0; i < next->n_sales; i++) {
+        int added = 0;
+        struct fs_sale *sale = fs_sales_upsert(sales, &next->sales[i], &added);
+        if (!sale) {
+            fs_log_error("SIGHUP: sale %s not added: at most %d sales can be "
+                         "added without a restart", next->sales[i].id,
+                         FS_SALES_RELOAD_ROOM);
             continue;
         }
-        if (c.inventory != sale->cfg->inventory) {
-            rc = fs_inventory_set(d->svc.be, sale->cfg->id, sale->cfg->inventory);
-            if (rc == FS_OK)
-                fs_log_info("sale %s: inventory changed from %lld to %lld",
-                            sale->cfg->id, (long long)c.inventory,
-                            (long long)sale->cfg->inventory);
-            else
-                fs_log_error("sale %s: cannot set inventory to %lld below the "
-                             "%lld held and booked; keeping %lld", sale->cfg->id,
-                             (long long)sale->cfg->inventory,
-                             (long long)(c.held + c.booked), (long long)c.inventory);
+        if (added)
+            fs_log_info("SIGHUP: sale %s added", sale->id);
+        apply_inventory(&d->svc, sale, next->sales[i].inventory);
+    }
+    for (size_t i = 0; i < fs_sales_count(sales); i++) {
+        struct fs_sale *sale = fs_sales_at(sales, i);
+        if (!fs_config_sale(next, sale->id) && fs_sale_is_open(sale, fs_now_ms())) {
+            atomic_store(&sale->ends_at_ms, fs_now_ms());
+            fs_log_info("SIGHUP: sale %s is no longer in the config: closed",
+                        sale->id);
         }
     }
-    return 0;
+    pthread_mutex_unlock(&sales->write_lock);
+    fs_config_free(next);
 }
 
 static int start(struct daemon *d, const char *plugin_dir)
@@ -103,8 +152,7 @@ static int start(struct daemon *d, const char *plugin_dir)
         return -1;
     }
     d->service_ready = 1;
-    if (prepare_sales(d) != 0)
-        return -1;
+    prepare_sales(d);
     if (fs_worker_start(&d->worker, &d->svc) != 0 ||
         fs_sweeper_start(&d->sweeper, &d->svc) != 0) {
         fs_log_error("cannot start the worker threads");
@@ -131,7 +179,7 @@ static int start(struct daemon *d, const char *plugin_dir)
     fs_log_info("flashsaled %s listening on %s (queue %s, inventory %s, "
                 "storage %s, %zu sales)", PACKAGE_VERSION, d->cfg->listen,
                 d->be.queue.plugin->name, d->be.inventory.plugin->name,
-                d->be.storage.plugin->name, d->svc.n_sales);
+                d->be.storage.plugin->name, fs_sales_count(&d->svc.sales));
     return 0;
 }
 
@@ -150,7 +198,7 @@ static void stop(struct daemon *d)
         fs_service_free(&d->svc);
 }
 
-static void wait_for_stop(const struct fs_config *cfg)
+static void wait_for_stop(struct daemon *d)
 {
     sigset_t set;
     int sig = 0;
@@ -163,8 +211,9 @@ static void wait_for_stop(const struct fs_config *cfg)
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            fs_log_info("SIGHUP: reloading the policies");
-            fs_policy_reload(cfg, 1);
+            fs_log_info("SIGHUP: reloading the sales and the policies");
+            reload_sales(d);
+            fs_policy_reload(d->cfg, 1);
             continue;
         }
         fs_log_info("%s: stopping: no new requests, finishing those in flight",
@@ -185,7 +234,7 @@ int fs_daemon_run(const char *config_path, const char *plugin_dir)
     fs_log_set_level((enum fs_log_level)fs_log_level_parse(d.cfg->log_level));
     fs_metrics_init();
     if (start(&d, fs_daemon_plugin_dir(plugin_dir, d.cfg->plugins_dir)) == 0) {
-        wait_for_stop(d.cfg);
+        wait_for_stop(&d);
         code = 0;
     }
     stop(&d);

@@ -52,4 +52,38 @@ char *fs_metrics_render(size_t *len);
 
 const char *fs_route_name(enum fs_route route);
 
+/* ---- readers for the admin page (src/http_admin.c) ---------------------- */
+
+/* Histogram buckets: 13 upper bounds and +Inf. */
+#define FS_METRICS_BUCKETS 14
+/* Rejection reasons: sold_out, duplicate, policy, closed, and the catch-all
+ * "other". */
+#define FS_METRICS_REASONS 5
+
+const char *fs_metrics_reason_name(size_t i);  /* i < FS_METRICS_REASONS */
+uint64_t fs_metrics_rejected_count(size_t i);
+uint64_t fs_metrics_queue_depth(void);
+/* Copies the per-bucket (not cumulative) counts of `h`. */
+void fs_metrics_histogram(enum fs_histogram_id h,
+                          uint64_t out[FS_METRICS_BUCKETS]);
+/* Estimates the q-quantile (0 < q < 1) in seconds from per-bucket counts,
+ * interpolating linearly inside the bucket as Prometheus'
+ * histogram_quantile() does. -1 when the counts are all zero. */
+double fs_metrics_quantile(const uint64_t counts[FS_METRICS_BUCKETS], double q);
+
+/* Per sale, the decisions the inventory counts cannot show: holds that
+ * expired and requests rejected, by reason. Sales are counted in a fixed
+ * table of FS_METRICS_SALES_MAX slots claimed on first use, lock-free; a
+ * sale past it is counted only in the totals. */
+#define FS_METRICS_SALES_MAX 1024
+void fs_metrics_sale_expired(const char *sale_id);
+void fs_metrics_sale_rejected(const char *sale_id, const char *reason);
+
+struct fs_metrics_sale {
+    uint64_t expired;
+    uint64_t rejected[FS_METRICS_REASONS];  /* by fs_metrics_reason_name() */
+};
+/* Zeros when the sale has not been counted yet. */
+void fs_metrics_sale_get(const char *sale_id, struct fs_metrics_sale *out);
+
 #endif

@@ -42,19 +42,19 @@ static enum fs_status rebuild_sale(struct fs_service *svc, struct fs_sale *sale)
     struct hold_list l = {0};
     enum fs_status rc;
 
-    rc = fs_storage_list(svc->be, sale->cfg->id, FS_STATE_HOLD, collect_hold, &l);
+    rc = fs_storage_list(svc->be, sale->id, FS_STATE_HOLD, collect_hold, &l);
     if (rc == FS_OK && !l.failed)
-        rc = fs_storage_list(svc->be, sale->cfg->id, FS_STATE_BOOKED,
+        rc = fs_storage_list(svc->be, sale->id, FS_STATE_BOOKED,
                              collect_hold, &l);
     if (rc == FS_OK && l.failed)
         rc = FS_ERROR;
     if (rc == FS_OK) {
-        rc = fs_inventory_rebuild(svc->be, sale->cfg->id, sale->cfg->inventory,
-                                  l.items, l.n);
+        rc = fs_inventory_rebuild(svc->be, sale->id,
+                                  atomic_load(&sale->inventory), l.items, l.n);
         if (rc == FS_OK)
             fs_log_info("sale %s: inventory state rebuilt from storage: %zu "
-                        "held or booked of %lld", sale->cfg->id, l.n,
-                        (long long)sale->cfg->inventory);
+                        "held or booked of %lld", sale->id, l.n,
+                        (long long)atomic_load(&sale->inventory));
         else if (rc == FS_CONFLICT)
             rc = FS_OK;  /* another daemon rebuilt it first */
     }
@@ -69,12 +69,12 @@ enum fs_status fs_recovery_ensure_sale(struct fs_service *svc,
     enum fs_status rc;
 
     pthread_mutex_lock(&sale->rebuild_lock);
-    rc = fs_inventory_counts(svc->be, sale->cfg->id, &c);
+    rc = fs_inventory_counts(svc->be, sale->id, &c);
     if (rc == FS_NOT_FOUND)
         rc = rebuild_sale(svc, sale);
     pthread_mutex_unlock(&sale->rebuild_lock);
     if (rc != FS_OK)
-        fs_log_warn("sale %s: inventory state not ready: %s", sale->cfg->id,
+        fs_log_warn("sale %s: inventory state not ready: %s", sale->id,
                     fs_status_name(rc));
     return rc;
 }
@@ -92,10 +92,14 @@ static int requeue_one(void *arg, const struct fs_booking *b)
 
     /* A booking of a sale no longer configured is still processed: the
      * worker rejects it as closed, so it does not stay queued forever. */
-    static struct fs_sale orphan;
-    r->rc = fs_booking_publish(r->svc, sale ? sale : &orphan, b);
-    if (r->rc != FS_OK)
+    if (sale)
+        atomic_fetch_add(&sale->pending, 1);
+    r->rc = fs_booking_publish(r->svc, b);
+    if (r->rc != FS_OK) {
+        if (sale)
+            atomic_fetch_sub(&sale->pending, 1);
         return 1;
+    }
     r->count++;
     return 0;
 }

@@ -47,8 +47,8 @@ size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
     struct fs_hold due[SWEEP_BATCH];
     size_t total = 0;
 
-    for (size_t s = 0; s < svc->n_sales; s++) {
-        const char *sale = svc->sales[s].cfg->id;
+    for (size_t s = 0; s < fs_sales_count(&svc->sales); s++) {
+        const char *sale = fs_sales_at(&svc->sales, s)->id;
         size_t n;
         do {
             n = 0;
@@ -102,8 +102,8 @@ size_t fs_sweeper_reconcile(struct fs_service *svc, int64_t now_ms,
                             int64_t grace_ms)
 {
     struct stale_ctx x = {.svc = svc, .cutoff_ms = now_ms - grace_ms};
-    for (size_t s = 0; s < svc->n_sales; s++)
-        fs_storage_list(svc->be, svc->sales[s].cfg->id, FS_STATE_HOLD,
+    for (size_t s = 0; s < fs_sales_count(&svc->sales); s++)
+        fs_storage_list(svc->be, fs_sales_at(&svc->sales, s)->id, FS_STATE_HOLD,
                         fix_stale_hold, &x);
     return x.fixed;
 }

@@ -4,6 +4,7 @@
  * step by step without threads or HTTP.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,8 +60,9 @@ static void world_start(struct world *w)
         fs_backends_start(&w->be, err, sizeof(err)) != 0)
         fail_msg("backends: %s", err);
     assert_int_equal(fs_service_init(&w->svc, w->cfg, &w->be), 0);
-    for (size_t i = 0; i < w->svc.n_sales; i++)
-        assert_int_equal(fs_recovery_ensure_sale(&w->svc, &w->svc.sales[i]), FS_OK);
+    for (size_t i = 0; i < fs_sales_count(&w->svc.sales); i++)
+        assert_int_equal(fs_recovery_ensure_sale(&w->svc, fs_sales_at(&w->svc.sales, i)),
+                         FS_OK);
     memset(&w->worker, 0, sizeof(w->worker));
     w->worker.svc = &w->svc;
     atomic_init(&w->worker.running, 1);
@@ -275,7 +277,46 @@ static void test_stock_runs_out_in_acceptance_order(void **state)
     assert_int_equal(state_of(w, "u1", "launch", b[0].booking_id), FS_STATE_HOLD);
     assert_int_equal(state_of(w, "u2", "launch", b[1].booking_id), FS_STATE_HOLD);
     assert_int_equal(counts(w, "launch").available, 0);
-    assert_int_equal(atomic_load(&w->svc.sales[0].pending), 0);
+    assert_int_equal(atomic_load(&fs_sales_find(&w->svc.sales, "launch")->pending), 0);
+}
+
+struct racer {
+    struct world *w;
+    int index;
+    enum fs_status rc;
+};
+
+static void *race_accept(void *arg)
+{
+    struct racer *r = arg;
+    struct fs_booking b;
+    char user[32], existing[FS_ID_MAX + 1];
+    snprintf(user, sizeof(user), "racer-%d", r->index);
+    r->rc = fs_booking_accept(&r->w->svc, "launch", user, 0, &b, existing);
+    return NULL;
+}
+
+static void test_concurrent_accepts_never_promise_more_items_than_exist(void **state)
+{
+    struct world *w = *state;
+    struct racer r[32];
+    pthread_t t[32];
+    int ok = 0, sold_out = 0;
+
+    for (int i = 0; i < 32; i++) {
+        r[i] = (struct racer){.w = w, .index = i};
+        assert_int_equal(pthread_create(&t[i], NULL, race_accept, &r[i]), 0);
+    }
+    for (int i = 0; i < 32; i++) {
+        pthread_join(t[i], NULL);
+        ok += r[i].rc == FS_OK;
+        sold_out += r[i].rc == FS_SOLD_OUT;
+    }
+    /* Two items: two 202s, whatever the interleaving; nobody else. */
+    assert_int_equal(ok, 2);
+    assert_int_equal(sold_out, 30);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 2);
+    assert_int_equal(counts(w, "launch").held, 2);
 }
 
 static void test_restart_requeues_queued_bookings_and_rebuilds_holds(void **state)
@@ -333,6 +374,7 @@ int main(void)
         T(test_a_booking_cancelled_while_queued_takes_no_item),
         T(test_expired_hold_returns_its_item_once_and_cannot_be_confirmed),
         T(test_stock_runs_out_in_acceptance_order),
+        T(test_concurrent_accepts_never_promise_more_items_than_exist),
         T(test_restart_requeues_queued_bookings_and_rebuilds_holds),
         T(test_reconcile_records_a_hold_the_inventory_already_released),
 #undef T

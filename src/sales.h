@@ -1,0 +1,61 @@
+/*
+ * sales.h - the sales this daemon serves, as they stand now.
+ *
+ * A sale's settings (inventory, hold time, opening times) come from the
+ * config and change on SIGHUP while requests read them, so each is an atomic;
+ * sales are added on reload but never removed or moved (a sale dropped from
+ * the config is closed), so a struct fs_sale pointer stays valid for the
+ * daemon's life and readers need no lock.
+ */
+#ifndef FS_SALES_H
+#define FS_SALES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Sales a reload may add beyond those configured at start. */
+#define FS_SALES_RELOAD_ROOM 256
+
+struct fs_sale {
+    char id[FS_ID_MAX + 1];
+    atomic_int_fast64_t inventory;     /* configured total */
+    atomic_int_fast64_t hold_seconds;
+    atomic_int_fast64_t starts_at_ms;  /* 0: open from the start */
+    atomic_int_fast64_t ends_at_ms;    /* 0: never closes */
+    /* Bookings this daemon accepted and its worker has not decided yet: the
+     * accept path answers sold_out once they cover the available stock. */
+    atomic_int_fast64_t pending;
+    /* Serializes rebuilding this sale's inventory state from storage. */
+    pthread_mutex_t rebuild_lock;
+};
+
+struct fs_sales {
+    struct fs_sale *items;  /* cap entries, the first `n` in use */
+    size_t cap;
+    atomic_size_t n;
+    pthread_mutex_t write_lock;  /* one reload at a time */
+};
+
+int fs_sales_init(struct fs_sales *s, const struct fs_config *cfg);
+void fs_sales_free(struct fs_sales *s);
+
+size_t fs_sales_count(struct fs_sales *s);
+struct fs_sale *fs_sales_at(struct fs_sales *s, size_t i);
+/* NULL when no such sale. */
+struct fs_sale *fs_sales_find(struct fs_sales *s, const char *id);
+
+/* 1 if the sale accepts bookings at now_ms. */
+int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms);
+
+/* Reload: takes the times and hold of `c` for the sale of its id, adding the
+ * sale if it is new (*added = 1). The inventory is the caller's to apply (the
+ * backend may refuse it). NULL when there is no room for a new sale. Call
+ * with the write lock held. */
+struct fs_sale *fs_sales_upsert(struct fs_sales *s, const struct fs_sale_config *c,
+                                int *added);
+
+#endif
