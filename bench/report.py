@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""report.py - the generated section of BENCHMARKS.md, from bench/run's results.
+
+Owns: turning results.jsonl (one line per scenario and round) into tables of
+medians and same-round ratios, the machine, the commands and the checks, and
+replacing the text between the two BENCH markers of the report. Everything
+outside the markers is hand-written and kept as it is; a report without the
+markers gets the section appended.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+START = "<!-- BENCH:GENERATED:START (bench/run rewrites from here) -->"
+END = "<!-- BENCH:GENERATED:END -->"
+
+# scenario -> (what it loads, the status every answer should have, baseline)
+SCENARIOS = [
+    ("baseline_post", "bare civetweb handler, POST, 202 + fixed body", 202, None),
+    ("accept", "accept path: POST, distinct users, sale open, items left; "
+               "SQLite synchronous=full", 202, "baseline_post"),
+    ("accept_normal", "same, SQLite synchronous=normal", 202, "baseline_post"),
+    ("soldout", "sold-out fast path: POST, distinct users, inventory 0",
+     409, "baseline_post"),
+    ("baseline_get", "bare civetweb handler, GET, 200 + fixed body", 200, None),
+    ("get", "status polling: GET of an existing booking with its owner's token",
+     200, "baseline_get"),
+]
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "-"
+    if digits == 0:
+        return "{:,.0f}".format(x)
+    return "{:.{}f}".format(x, digits)
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+def by_round(rows, scenario):
+    return {r["round"]: r for r in rows if r["scenario"] == scenario}
+
+
+def unexpected(row, want):
+    return sum(n for code, n in row["status"].items() if int(code) != want)
+
+
+def errors(row):
+    e = row["errors"]
+    return e["connect"] + e["read"] + e["write"] + e["timeout"]
+
+
+def served_text(rows, want):
+    """Per round: connections answered / established, flagged when a
+    connection was never answered or fewer than `want` were established
+    (the snapshot missed some: it says nothing about them)."""
+    out = []
+    for r in rows:
+        a = r.get("accounting") or {}
+        if "served" not in a:
+            out.append("?")
+            continue
+        text = "%d/%d" % (a["served"], a["conns"])
+        if a["served"] < a["conns"]:
+            text = "**%s unserved**" % text
+        elif a["conns"] < want:
+            text += " (of %d)" % want
+        out.append(text)
+    return " ".join(out) if out else "?"
+
+
+def throughput_table(rows, conns):
+    out = ["| scenario | load | req/s (median) | per round | p50 ms | p99 ms "
+           "| ratio to baseline (median of rounds) | ratio per round "
+           "| other answers | socket errors | connections served |",
+           "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for name, what, want, base in SCENARIOS:
+        mine = by_round(rows, name)
+        if not mine:
+            continue
+        rounds = sorted(mine)
+        ratios = []
+        if base:
+            theirs = by_round(rows, base)
+            ratios = [mine[k]["rps"] / theirs[k]["rps"] for k in rounds
+                      if k in theirs and theirs[k]["rps"] > 0]
+        out.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, what,
+            fmt(median(mine[k]["rps"] for k in rounds)),
+            " / ".join(fmt(mine[k]["rps"]) for k in rounds),
+            fmt(median(mine[k]["p50_ms"] for k in rounds), 2),
+            fmt(median(mine[k]["p99_ms"] for k in rounds), 2),
+            "**%s**" % fmt(median(ratios), 2) if ratios else "1 (baseline)",
+            " / ".join(fmt(x, 2) for x in ratios) if ratios else "-",
+            fmt(sum(unexpected(mine[k], want) for k in rounds)),
+            fmt(sum(errors(mine[k]) for k in rounds)),
+            served_text([mine[k] for k in rounds], conns)))
+    return out
+
+
+def checks(rows):
+    """What each scenario's answers and the sale's counts say, in words."""
+    out = []
+    for name, _, want, _ in SCENARIOS:
+        mine = by_round(rows, name)
+        for k in sorted(mine):
+            r = mine[k]
+            total = sum(r["status"].values())
+            notes = ["%s answers %s" % (fmt(total), json.dumps(r["status"], sort_keys=True))]
+            if r.get("wrapped") and want == 202 and r["server"] == "flashsaled":
+                notes.append("**users repeated %d times: the repeats are 409 "
+                             "already_booked**" % r["wrapped"])
+            after, before = r.get("sale_after"), r.get("sale_before")
+            if after and before and want == 202:
+                grown = after.get("held", 0) - before.get("held", 0)
+                n202 = r["status"].get("202", 0)
+                # wrk stops with up to one request per connection in flight:
+                # those were accepted but their answers were not counted.
+                flight = (r.get("accounting") or {}).get("conns", 0)
+                notes.append("holds grew by %s for %s 202s counted by wrk%s" % (
+                    fmt(grown), fmt(n202),
+                    "" if n202 <= grown <= n202 + flight
+                    else " **(mismatch: more than the %d requests in flight)**" % flight))
+            acc = r.get("accounting") or {}
+            if acc:
+                notes.append("%d of %d connections served" % (acc.get("served", 0),
+                                                              acc.get("conns", 0)))
+            if r.get("peak_rss_kib"):
+                notes.append("peak RSS %.0f MiB" % (r["peak_rss_kib"] / 1024))
+            out.append("- `%s` round %d: %s." % (name, k, "; ".join(notes)))
+    return out
+
+
+def spike_table(rows, users, items):
+    mine = by_round(rows, "spike")
+    if not mine:
+        return []
+    rounds = sorted(mine)
+    out = ["| round | every user answered in (s) | users/s | p50 ms | p99 ms | max ms "
+           "| 202 | 409 | other | peak RSS (MiB) | held at the end | connections served |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for k in rounds:
+        r = mine[k]
+        st = r["status"]
+        after = r.get("sale_after") or {}
+        held = after.get("held", 0) + after.get("booked", 0)
+        ok_held = held == items
+        acc = r.get("accounting") or {}
+        span = r.get("span_s") or None
+        out.append("| %d%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            k, "" if r.get("finished") else " **(did not finish)**",
+            fmt(span, 1), fmt(r["answered"] / span if span else None),
+            fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r["max_ms"], 1),
+            fmt(st.get("202", 0)), fmt(st.get("409", 0)),
+            fmt(sum(n for c, n in st.items() if c not in ("202", "409")) + errors(r)),
+            fmt(r["peak_rss_kib"] / 1024, 0),
+            "%s%s" % (fmt(held), "" if ok_held else " **(want %s)**" % fmt(items)),
+            "%d/%d" % (acc.get("served", 0), acc.get("conns", 0)) if acc else "?"))
+    spans = [mine[k].get("span_s") for k in rounds if mine[k].get("finished")]
+    out.append("| **median** | **%s** | | **%s** | **%s** | | | | | **%s** | | |" % (
+        fmt(median(spans), 1),
+        fmt(median(mine[k]["p50_ms"] for k in rounds), 2),
+        fmt(median(mine[k]["p99_ms"] for k in rounds), 2),
+        fmt(median(mine[k]["peak_rss_kib"] / 1024 for k in rounds), 0)))
+    return out
+
+
+def machine_lines(start, end, started, commit):
+    return [
+        "- Date: %s" % started,
+        "- Machine: %s CPUs (`nproc`), %s at %s MHz, %s of memory, kernel %s, %s"
+        % (start["nproc"], start["cpu"], start["mhz"], start["mem"].replace(" kB", " KiB"),
+           start["kernel"], start["os"]),
+        "- Load average before / after: %s / %s (the machine is shared: other "
+        "work ran beside the benchmark, and wrk runs on the same cores as the "
+        "server)" % (" ".join(start["loadavg"]), " ".join(end["loadavg"])),
+        "- Software: civetweb %s, wrk %s, SQLite %s, flashsaled at `%s`"
+        % (start["civetweb"], start["wrk"], start["sqlite"], commit),
+    ]
+
+
+def command_lines(rows, a):
+    seen, cmds = set(), []
+    for r in rows:
+        c = r.get("wrk_cmd")
+        if c and c not in seen:
+            seen.add(c)
+            cmds.append("    " + c)
+    return [
+        "Run with `bench/run` (rounds %d, %d s each, wrk -t%d -c%d keep-alive; "
+        "server threads = connections + %d). In every round the baseline is "
+        "measured right before the scenarios compared with it; each server is "
+        "started fresh (an empty database) for each measurement. Baseline built "
+        "with `%s`. The daemon's config: memory queue, memory inventory, SQLite "
+        "storage (WAL, synchronous as said, batch_max 512), log level warn; "
+        "sales `open` (10,000,000 items), `gone` (0 items), `spike` (%s items). "
+        "Status polling reads %s bookings made before the rounds. wrk commands "
+        "(PORT and FILE filled in by bench/run):"
+        % (a.runs, a.duration, a.wrk_threads, a.connections, a.margin,
+           a.baseline_cmd, fmt(a.spike_items), fmt(a.get_bookings)),
+        "",
+    ] + cmds
+
+
+def section(rows, a):
+    start = json.load(open(a.machine_start))
+    end = json.load(open(a.machine_end))
+    lines = [START, "",
+             "## Figures (generated by `bench/run`, %s)" % a.started, ""]
+    lines += machine_lines(start, end, a.started, start["commit"]) + [""]
+    table = throughput_table(rows, a.connections)
+    if len(table) > 2:
+        lines += ["### Throughput, %d connections, medians of %d rounds" % (
+            a.connections, a.runs), ""] + table + [""]
+        lines += ["\"other answers\": answers whose status is not the one the "
+                  "scenario expects (202, 409 or 200), summed over the rounds. "
+                  "\"connections served\", per round: from the server's side "
+                  "(`ss`, half way through the round), the connections that "
+                  "had received an answer / all established ones; \"(of 64)\" "
+                  "when the snapshot saw fewer than wrk opened: "
+                  "civetweb holds one thread per keep-alive connection, and a "
+                  "connection it never took would not show in wrk's figures.", ""]
+    spike = spike_table(rows, a.spike_users, a.spike_items)
+    if spike:
+        lines += ["### The spike: %s distinct users, %s items, %d connections"
+                  % (fmt(a.spike_users), fmt(a.spike_items), a.spike_connections), ""]
+        lines += spike + [""]
+        lines += ["Each user sends exactly one POST; the time runs from the "
+                  "first request to the answer of the last user. \"held at "
+                  "the end\": held + booked in the public sale view once the "
+                  "queue is drained; it must be exactly the number of items. "
+                  "Latency percentiles are wrk's, over every request of the "
+                  "round (202s and 409s alike).", ""]
+    lines += ["### Checks, per round", ""] + checks(rows) + [""]
+    lines += ["### Commands", ""] + command_lines(rows, a) + ["", END]
+    return "\n".join(lines) + "\n"
+
+
+def splice(path, text):
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = "# Benchmarks\n\n"
+    if START in old and END in old:
+        head = old[:old.index(START)]
+        tail = old[old.index(END) + len(END):].lstrip("\n")
+        new = head + text + ("\n" + tail if tail else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for opt in ("results", "machine-start", "machine-end", "started", "out",
+                "baseline-cmd"):
+        ap.add_argument("--" + opt, required=True)
+    for opt in ("runs", "duration", "connections", "wrk-threads", "margin",
+                "spike-users", "spike-items", "spike-connections", "get-bookings"):
+        ap.add_argument("--" + opt, type=int, required=True)
+    a = ap.parse_args()
+    text = section(load(a.results), a)
+    if a.out == "-":
+        sys.stdout.write(text)
+    else:
+        splice(a.out, text)
+        print("report.py: wrote the generated section of %s" % a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
