@@ -25,6 +25,7 @@ SCENARIOS = [
     ("accept", "accept path: POST, distinct users, sale open, items left; "
                "SQLite synchronous=full", 202, "baseline_post"),
     ("accept_normal", "same, SQLite synchronous=normal", 202, "baseline_post"),
+    ("accept_policies", "accept path with the shipped Lua policies loaded (synchronous=full)", 202, "baseline_post"),
     ("soldout", "sold-out fast path: POST, distinct users, inventory 0",
      409, "baseline_post"),
     ("baseline_get", "bare civetweb handler, GET, 200 + fixed body", 200, None),

@@ -94,7 +94,9 @@ function request()
       wrapped = wrapped + 1
    end
    i = i + 1
-   local headers = { ["Authorization"] = "Bearer " .. tokens[i] }
+   -- A plain client name: the shipped bot policy refuses an empty agent.
+   local headers = { ["Authorization"] = "Bearer " .. tokens[i],
+                     ["User-Agent"] = "flashsaled-bench/1.0" }
    return wrk.format(method, paths[i] or wrk.path, headers, nil)
 end
 
