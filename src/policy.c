@@ -413,6 +413,66 @@ static void push_settings(lua_State *L, const struct fs_policy_set *set)
     make_readonly(L, "fs.settings");
 }
 
+/* Lua's pattern matcher runs inside one C call, where the instruction
+ * budget cannot stop it, and backtracks: a subject of n bytes and a pattern
+ * with k repetition items can cost about n^(k+1) steps (each start position
+ * times each way to split the subject). Calls whose bound is past this
+ * budget are refused with an error instead of stalling a request thread. */
+#define PATTERN_STEPS_MAX 1e8
+
+static int pattern_repetitions(const char *p, size_t len)
+{
+    int k = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '%') {
+            i++;  /* an escaped character is literal */
+            continue;
+        }
+        if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')
+            k++;
+    }
+    return k;
+}
+
+/* string.find/match/gmatch/gsub with the cost check; the original is the
+ * closure's upvalue. find's fourth argument `plain` skips patterns. */
+static int guarded_pattern(lua_State *L)
+{
+    size_t n = 0, plen = 0;
+    const char *subject = lua_tolstring(L, 1, &n);
+    const char *pattern = lua_tolstring(L, 2, &plen);
+    int plain = lua_toboolean(L, 4) && lua_tointeger(L, lua_upvalueindex(2));
+
+    if (subject && pattern && !plain) {
+        int k = pattern_repetitions(pattern, plen);
+        int anchored = plen > 0 && pattern[0] == '^';
+        double steps = 1;
+        for (int i = 0; i < k + !anchored; i++)
+            steps *= (double)n + 1;
+        if (k > 0 && steps > PATTERN_STEPS_MAX)
+            return luaL_error(L, "pattern with %d repetition(s) is too costly "
+                              "on %d bytes; use a plain find or a shorter "
+                              "subject", k, (int)n);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void guard_patterns(lua_State *L)
+{
+    static const char *const names[] = {"find", "match", "gmatch", "gsub"};
+    lua_getglobal(L, "string");
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        lua_getfield(L, -1, names[i]);
+        lua_pushinteger(L, i == 0);  /* only find has `plain` */
+        lua_pushcclosure(L, guarded_pattern, 2);
+        lua_setfield(L, -2, names[i]);
+    }
+    lua_pop(L, 1);
+}
+
 /* Builds the read-only base environment every file reads through; leaves
  * it in the registry at ls->base_ref (returned). */
 static int build_base(lua_State *L, const struct fs_policy_set *set,
@@ -435,6 +495,7 @@ static int build_base(lua_State *L, const struct fs_policy_set *set,
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    guard_patterns(L);
     /* getmetatable("") would hand out the real string table. */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);

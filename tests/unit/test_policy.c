@@ -248,6 +248,38 @@ static void test_infinite_loop_in_a_hook_is_stopped_within_its_budget(void **sta
     assert_int_equal(v.action, FS_POLICY_ERROR);
 }
 
+static void test_a_pathological_pattern_is_refused_not_run(void **state)
+{
+    struct timespec t0;
+    (void)state;
+    /* Backtracks about n^4 steps: hours if it ran. */
+    publish_one("function on_book(req)\n"
+                "  local s = string.rep('a', 100000)\n"
+                "  if string.find(s, '.-.-.-b') then return 'deny', 'x' end\n"
+                "end\n");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct fs_policy_verdict v = book_as("alice");
+    assert_int_equal(v.action, FS_POLICY_ERROR);
+    assert_non_null(strstr(v.error, "too costly"));
+    assert_true(seconds_since(&t0) < 2.0);
+}
+
+static void test_ordinary_patterns_and_plain_finds_still_work(void **state)
+{
+    (void)state;
+    publish_one("function on_book(req)\n"
+                "  local ua = string.rep('x', 5000) .. ' HeadlessChrome/120'\n"
+                "  if string.match(req.user, '^a.*e$') and\n"
+                "     string.find(ua, 'HeadlessChrome', 1, true) and\n"
+                "     string.gsub('a-b', '%-', '+') == 'a+b' then\n"
+                "    return 'deny', 'matched'\n"
+                "  end\n"
+                "end\n");
+    struct fs_policy_verdict v = book_as("alice");
+    assert_int_equal(v.action, FS_POLICY_DENY);
+    assert_string_equal(v.reason, "matched");
+}
+
 static void test_loop_that_catches_the_stop_with_pcall_is_still_stopped(void **state)
 {
     struct timespec t0;
@@ -572,6 +604,8 @@ int main(void)
         T(test_new_global_in_a_hook_is_refused),
         T(test_files_do_not_see_each_others_globals),
         T(test_infinite_loop_in_a_hook_is_stopped_within_its_budget),
+        T(test_a_pathological_pattern_is_refused_not_run),
+        T(test_ordinary_patterns_and_plain_finds_still_work),
         T(test_loop_that_catches_the_stop_with_pcall_is_still_stopped),
         T(test_memory_bomb_is_stopped_and_the_next_call_works),
         T(test_one_huge_allocation_is_refused),
