@@ -529,7 +529,15 @@ static int read_secret_file(struct loader *ld, const char *qname,
 {
     char *buf = NULL;
     size_t len;
-    FILE *f = fopen(path, "rb");
+    struct stat st;
+    FILE *f;
+
+    /* A FIFO or a device (/dev/stdin) would block the start, or never end. */
+    if (stat(path, &st) != 0)
+        return fail(ld, v, "%s: cannot read '%s': %s", qname, path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(ld, v, "%s: '%s' is not a regular file", qname, path);
+    f = fopen(path, "rb");
     if (!f)
         return fail(ld, v, "%s: cannot read '%s': %s", qname, path, strerror(errno));
     buf = malloc(SECRET_FILE_MAX + 1);

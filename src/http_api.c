@@ -18,9 +18,11 @@
 
 #include "http_api.h"
 #include "events.h"
+#include "http_admin.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "policy.h"
 #include "states.h"
 
@@ -222,6 +224,10 @@ static enum fs_route match_route(const struct request *r)
         return FS_ROUTE_READY;
     if (r->n_seg == 1 && seg_is(r, 0, "metrics"))
         return FS_ROUTE_METRICS;
+    if (r->n_seg == 1 && seg_is(r, 0, "openapi.yaml"))
+        return FS_ROUTE_OPENAPI;
+    if (seg_is(r, 0, "admin"))
+        return FS_ROUTE_ADMIN;  /* "/admin" and below: src/http_admin.c */
     if (!seg_is(r, 0, "booking-service"))
         return FS_ROUTE_OTHER;
     if (seg_is(r, 1, "sales") && r->n_seg == 3)
@@ -723,6 +729,13 @@ static void get_only(struct request *r, void (*route)(struct request *))
         send_method_not_allowed(r, "GET, HEAD");
 }
 
+/* docs/openapi.yaml, compiled in (src/openapi.h): no auth, like /metrics. */
+static void route_openapi(struct request *r)
+{
+    send_body(r, 200, "application/yaml", (const char *)fs_openapi_yaml,
+              fs_openapi_yaml_len, NULL);
+}
+
 static void route_health(struct request *r)
 {
     send_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
@@ -741,8 +754,15 @@ static void dispatch(struct request *r)
     case FS_ROUTE_METRICS:
         get_only(r, route_metrics);
         break;
+    case FS_ROUTE_OPENAPI:
+        get_only(r, route_openapi);
+        break;
     case FS_ROUTE_SALE:
         get_only(r, route_sale);
+        break;
+    case FS_ROUTE_ADMIN:
+        r->status = fs_http_admin_route(r->http, r->conn, r->seg + 1,
+                                        r->n_seg - 1);
         break;
     case FS_ROUTE_BOOK:
         if (method_is(r, "POST"))

@@ -14,6 +14,7 @@
  * unknown state under state="none", an unknown rejection reason under
  * reason="other".
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ static const char *const route_names[FS_ROUTE_COUNT] = {
     [FS_ROUTE_READY] = "readyz",
     [FS_ROUTE_METRICS] = "metrics",
     [FS_ROUTE_ADMIN] = "admin",
+    [FS_ROUTE_OPENAPI] = "openapi",
     [FS_ROUTE_OTHER] = "other",
 };
 
@@ -53,6 +55,8 @@ static const char *const route_names[FS_ROUTE_COUNT] = {
 static const char *const reason_names[] = {"sold_out", "duplicate", "policy",
                                            "closed", "other"};
 #define REASON_COUNT (sizeof(reason_names) / sizeof(reason_names[0]))
+_Static_assert(REASON_COUNT == FS_METRICS_REASONS, "reasons in metrics.h");
+_Static_assert(BUCKET_COUNT == FS_METRICS_BUCKETS, "buckets in metrics.h");
 
 static const double bucket_bounds[BUCKET_COUNT - 1] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -72,6 +76,17 @@ static _Atomic uint64_t requests[FS_ROUTE_COUNT][STATUS_SLOTS + 1];
 static _Atomic uint64_t bookings[STATE_COUNT];
 static _Atomic uint64_t rejections[REASON_COUNT];
 static _Atomic uint64_t queue_depth;
+
+/* A sale's slot goes EMPTY -> CLAIMED (its id being written) -> READY, once:
+ * slots are never freed, so a reader that saw READY may read the id. */
+enum { SLOT_EMPTY, SLOT_CLAIMED, SLOT_READY };
+struct sale_slot {
+    _Atomic int state;
+    char id[FS_ID_MAX + 1];
+    _Atomic uint64_t expired;
+    _Atomic uint64_t rejected[REASON_COUNT];
+};
+static struct sale_slot sale_slots[FS_METRICS_SALES_MAX];
 static _Atomic int64_t start_time_ms;
 static struct histogram histograms[FS_HIST_COUNT] = {
     [FS_HIST_ACCEPT] = {
@@ -109,6 +124,11 @@ void fs_metrics_init(void)
     counters_zero(bookings, STATE_COUNT);
     counters_zero(rejections, REASON_COUNT);
     atomic_store_explicit(&queue_depth, 0, memory_order_relaxed);
+    for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
+        atomic_store(&sale_slots[i].state, SLOT_EMPTY);
+        atomic_store_explicit(&sale_slots[i].expired, 0, memory_order_relaxed);
+        counters_zero(sale_slots[i].rejected, REASON_COUNT);
+    }
     for (size_t h = 0; h < FS_HIST_COUNT; h++) {
         counters_zero(histograms[h].buckets, BUCKET_COUNT);
         atomic_store_explicit(&histograms[h].sum_ns, 0, memory_order_relaxed);
@@ -162,13 +182,18 @@ uint64_t fs_metrics_booking_count(enum fs_booking_state state)
     return counter_get(booking_slot(state));
 }
 
-void fs_metrics_rejected(const char *reason)
+static size_t reason_index(const char *reason)
 {
     size_t i = 0;
     while (i < REASON_COUNT - 1 &&
            (reason == NULL || strcmp(reason, reason_names[i]) != 0))
         i++;
-    counter_add(&rejections[i]);
+    return i;
+}
+
+void fs_metrics_rejected(const char *reason)
+{
+    counter_add(&rejections[reason_index(reason)]);
 }
 
 void fs_metrics_set_queue_depth(uint64_t depth)
@@ -193,6 +218,124 @@ void fs_metrics_observe(enum fs_histogram_id h, double seconds)
     counter_add(&hist->buckets[b]);
     atomic_fetch_add_explicit(&hist->sum_ns, (uint64_t)(seconds * 1e9 + 0.5),
                               memory_order_relaxed);
+}
+
+/* ---- readers for the admin page ------------------------------------------ */
+
+const char *fs_metrics_reason_name(size_t i)
+{
+    return reason_names[i < REASON_COUNT ? i : REASON_COUNT - 1];
+}
+
+uint64_t fs_metrics_rejected_count(size_t i)
+{
+    return i < REASON_COUNT ? counter_get(&rejections[i]) : 0;
+}
+
+uint64_t fs_metrics_queue_depth(void)
+{
+    return atomic_load_explicit(&queue_depth, memory_order_relaxed);
+}
+
+void fs_metrics_histogram(enum fs_histogram_id h,
+                          uint64_t out[FS_METRICS_BUCKETS])
+{
+    for (size_t b = 0; b < BUCKET_COUNT; b++)
+        out[b] = (unsigned)h < FS_HIST_COUNT
+                     ? counter_get(&histograms[h].buckets[b]) : 0;
+}
+
+double fs_metrics_quantile(const uint64_t counts[FS_METRICS_BUCKETS], double q)
+{
+    uint64_t total = 0, below = 0;
+    size_t b = 0;
+    double rank, lower, upper;
+
+    for (size_t i = 0; i < BUCKET_COUNT; i++)
+        total += counts[i];
+    if (total == 0)
+        return -1;
+    rank = q * (double)total;
+    while (b < BUCKET_COUNT - 1 && (double)(below + counts[b]) < rank)
+        below += counts[b++];
+    /* Past the last finite bound nothing is known but "more than it". */
+    if (b == BUCKET_COUNT - 1)
+        return bucket_bounds[BUCKET_COUNT - 2];
+    lower = b == 0 ? 0 : bucket_bounds[b - 1];
+    upper = bucket_bounds[b];
+    return lower + (upper - lower) * (rank - (double)below) / (double)counts[b];
+}
+
+/* ---- per sale --------------------------------------------------------------- */
+
+static size_t sale_hash(const char *id)
+{
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % FS_METRICS_SALES_MAX;
+}
+
+/* The slot of `id` by linear probing; with `create`, claims an empty one.
+ * NULL for a bad id, an unknown one without `create`, or a full table. */
+static struct sale_slot *sale_slot(const char *id, int create)
+{
+    size_t len = id ? strlen(id) : 0, i;
+
+    if (len == 0 || len > FS_ID_MAX)
+        return NULL;
+    i = sale_hash(id);
+    for (size_t probe = 0; probe < FS_METRICS_SALES_MAX; probe++) {
+        struct sale_slot *s = &sale_slots[i];
+        int st = atomic_load_explicit(&s->state, memory_order_acquire);
+        if (st == SLOT_EMPTY) {
+            if (!create)
+                return NULL;
+            if (atomic_compare_exchange_strong_explicit(
+                    &s->state, &st, SLOT_CLAIMED, memory_order_acq_rel,
+                    memory_order_acquire)) {
+                memcpy(s->id, id, len + 1);
+                atomic_store_explicit(&s->state, SLOT_READY,
+                                      memory_order_release);
+                return s;
+            }
+        }
+        /* Another thread is writing this slot's id: a few instructions. */
+        while (st == SLOT_CLAIMED) {
+            sched_yield();
+            st = atomic_load_explicit(&s->state, memory_order_acquire);
+        }
+        if (strcmp(s->id, id) == 0)
+            return s;
+        i = (i + 1) % FS_METRICS_SALES_MAX;
+    }
+    return NULL;
+}
+
+void fs_metrics_sale_expired(const char *sale_id)
+{
+    struct sale_slot *s = sale_slot(sale_id, 1);
+    if (s)
+        counter_add(&s->expired);
+}
+
+void fs_metrics_sale_rejected(const char *sale_id, const char *reason)
+{
+    struct sale_slot *s = sale_slot(sale_id, 1);
+    if (s)
+        counter_add(&s->rejected[reason_index(reason)]);
+}
+
+void fs_metrics_sale_get(const char *sale_id, struct fs_metrics_sale *out)
+{
+    struct sale_slot *s = sale_slot(sale_id, 0);
+
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return;
+    out->expired = counter_get(&s->expired);
+    for (size_t i = 0; i < REASON_COUNT; i++)
+        out->rejected[i] = counter_get(&s->rejected[i]);
 }
 
 /* ---- rendering ----------------------------------------------------------- */

@@ -23,6 +23,7 @@ enum fs_route {
     FS_ROUTE_READY,
     FS_ROUTE_METRICS,
     FS_ROUTE_ADMIN,
+    FS_ROUTE_OPENAPI,       /* GET /openapi.yaml */
     FS_ROUTE_OTHER,
     FS_ROUTE_COUNT
 };

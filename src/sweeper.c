@@ -13,8 +13,8 @@
 #define RECONCILE_EVERY_MS 5000
 #define RECONCILE_GRACE_MS 2000
 
-static void record_expired(struct fs_service *svc, const struct fs_hold *h,
-                           size_t n, int64_t now_ms)
+static void record_expired(struct fs_service *svc, const char *sale,
+                           const struct fs_hold *h, size_t n, int64_t now_ms)
 {
     struct fs_transition t[SWEEP_BATCH];
     enum fs_status r[SWEEP_BATCH];
@@ -38,6 +38,7 @@ static void record_expired(struct fs_service *svc, const struct fs_hold *h,
     for (size_t i = 0; i < n; i++)
         if (r[i] == FS_OK) {
             fs_metrics_booking(FS_STATE_EXPIRED);
+            fs_metrics_sale_expired(sale);
             fs_events_notify(h[i].booking_id);
         }
 }
@@ -56,7 +57,7 @@ size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
                                         &n) != FS_OK)
                 break;
             if (n > 0)
-                record_expired(svc, due, n, now_ms);
+                record_expired(svc, sale, due, n, now_ms);
             total += n;
         } while (n == SWEEP_BATCH);
     }
@@ -91,6 +92,8 @@ static int fix_stale_hold(void *arg, const struct fs_booking *b)
     if (fs_storage_transition1(x->svc->be, &t, NULL) == FS_OK) {
         x->fixed++;
         fs_metrics_booking(t.to);
+        if (t.to == FS_STATE_EXPIRED)
+            fs_metrics_sale_expired(b->sale_id);
         fs_events_notify(b->booking_id);
         fs_log_info("booking %s: storage said hold past expiry, inventory "
                     "says %s: recorded", b->booking_id, fs_state_name(t.to));

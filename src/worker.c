@@ -161,8 +161,10 @@ static void settle(struct fs_worker *w, struct job *j, enum fs_status result,
     if (result == FS_OK) {
         fs_metrics_booking(j->change.to);
         fs_events_notify(j->msg.booking_id);
-        if (j->change.to == FS_STATE_REJECTED)
+        if (j->change.to == FS_STATE_REJECTED) {
             fs_metrics_rejected(j->change.reason);
+            fs_metrics_sale_rejected(j->msg.sale_id, j->change.reason);
+        }
         return;
     }
     if (j->change.to == FS_STATE_HOLD && j->reserve == FS_OK &&

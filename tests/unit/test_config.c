@@ -514,6 +514,9 @@ static void test_jwt_secret_file_is_read_beside_the_config(void **state)
 static void test_jwt_secret_file_errors_name_the_file(void **state)
 {
     struct tmp *t = *state;
+    /* A device or FIFO would block the start: refused before it is opened. */
+    EXPECT_ERROR(t, "auth:\n  jwt_secret_file: /dev/null\n", 2,
+                 "auth.jwt_secret_file", "is not a regular file");
     EXPECT_ERROR(t, "\nauth:\n  jwt_secret_file: missing.txt\n", 3,
                  "auth.jwt_secret_file", "missing.txt", "No such file");
     write_named(t, "short.txt", "short\n");
