@@ -23,7 +23,8 @@
 //             of that response is present and matches its schema; its
 //             Content-Type is one the response documents; its body matches
 //             the schema (JSON, or each event of a text/event-stream against
-//             x-event-data); a HEAD answer has no body
+//             x-event-data, x-event-name and x-event-id); a HEAD answer has
+//             no body
 //  coverage   every operation and every path's 405 was exercised (off with
 //             --no-coverage)
 // Exit status 0 when every check passed, 1 when one failed, 2 on bad usage.
