@@ -40,7 +40,8 @@ static void usage(FILE *out)
         "                           config's auth secret, valid --ttl seconds\n"
         "                           (default 3600): for tests and curl\n"
         "\n"
-        "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP is logged (reload).\n"
+        "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the sales and\n"
+        "the Lua policies (a broken file keeps the old ones running).\n"
         "Exit codes: 0 success, 1 config or start-up error, 2 usage error.\n",
         FS_PLUGIN_DIR);
 }
