@@ -27,6 +27,7 @@
 #include <jwt.h>
 
 #include "auth.h"
+#include "base64.h"
 
 /* A JWT in compact form: three base64url segments joined by dots. */
 struct jwt_parts {
@@ -90,42 +91,6 @@ const char *fs_auth_result_text(enum fs_auth_result r)
     return "the token is invalid";
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Strict unpadded base64url (RFC 7515 section 2). `out` must hold
- * len * 3 / 4 bytes. Returns the decoded length or -1. */
-static long b64url_decode(const char *in, size_t len, unsigned char *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    long n = 0;
-
-    if (len % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* Leftover bits must be zero, so that each value has one spelling. */
-    return acc == 0 ? n : -1;
-}
-
 /* Decodes one segment into a JSON object; NULL if it is not one. Duplicate
  * keys are refused: two "alg" or two "sub" would let readers disagree. */
 static json_t *segment_object(const char *seg, size_t len)
@@ -133,7 +98,7 @@ static json_t *segment_object(const char *seg, size_t len)
     unsigned char buf[FS_AUTH_TOKEN_MAX];
     json_t *obj = NULL;
 
-    long n = b64url_decode(seg, len, buf);
+    long n = fs_base64_decode(FS_BASE64_URL, seg, len, buf, sizeof(buf));
     if (n <= 0)
         goto fail;
     obj = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES,
@@ -164,8 +129,8 @@ static enum fs_auth_result bearer_token(const char *header, const char **tok,
     while (*p == ' ')
         p++;
     size_t n = 0;
-    while (n <= FS_AUTH_TOKEN_MAX && (b64url_value((unsigned char)p[n]) >= 0 ||
-                                      p[n] == '.'))
+    while (n <= FS_AUTH_TOKEN_MAX &&
+           (fs_base64_char(FS_BASE64_URL, (unsigned char)p[n]) || p[n] == '.'))
         n++;
     if (n == 0 || n > FS_AUTH_TOKEN_MAX)
         return FS_AUTH_MALFORMED;

@@ -27,6 +27,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "base64.h"
 #include "http_admin.h"
 #include "events.h"
 #include "http_api.h"
@@ -116,45 +117,6 @@ static int reply_error(struct mg_connection *conn, int status, const char *code,
 
 /* ---- the token ---------------------------------------------------------- */
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Standard base64 (RFC 4648 section 4), padding optional. civetweb 1.15 has
- * no public decoder and nothing else linked offers one. -1 when not base64
- * or longer than cap. */
-static long b64_decode(const char *in, size_t len, unsigned char *out,
-                       size_t cap)
-{
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t n = 0;
-
-    for (int pad = 0; pad < 2 && len > 0 && in[len - 1] == '='; pad++)
-        len--;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n == cap)
-                return -1;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (long)n;
-}
-
 /* Time depends on the length of what the client sent, never on how much of
  * the token it got right. want_len > 0. */
 static int equal_ct(const char *given, size_t given_len, const char *want,
@@ -176,7 +138,8 @@ static const char *skip_spaces(const char *p)
 static int basic_password_is(const char *b64, const char *token)
 {
     unsigned char decoded[BASIC_DECODED_MAX + 1];
-    long n = b64_decode(b64, strcspn(b64, " \t"), decoded, BASIC_DECODED_MAX);
+    long n = fs_base64_decode(FS_BASE64_STD, b64, strcspn(b64, " \t"), decoded,
+                              BASIC_DECODED_MAX);
     const unsigned char *colon;
     int ok = 0;
 
