@@ -33,6 +33,16 @@ SCENARIOS = [
      200, "baseline_get"),
 ]
 
+# The real plugin set (RabbitMQ, Redis, MongoDB wire protocol): the accept
+# path as a ratio of RabbitMQ's own confirmed-publish rate (rabbit_publish
+# rows carry no HTTP statuses), in a table of its own.
+REAL_SCENARIOS = [
+    ("rabbit_publish", "RabbitMQ alone: persistent messages to a durable "
+     "queue, publisher confirms", None, None),
+    ("real_accept", "accept path on the real set: POST, distinct users, sale "
+     "open, items left", 202, "rabbit_publish"),
+]
+
 
 def median(xs):
     xs = [x for x in xs if x is not None]
@@ -88,12 +98,12 @@ def served_text(rows, want):
     return " ".join(out) if out else "?"
 
 
-def throughput_table(rows, conns):
+def throughput_table(rows, conns, scenarios=SCENARIOS):
     out = ["| scenario | load | req/s (median) | per round | p50 ms | p99 ms "
            "| ratio to baseline (median of rounds) | ratio per round "
            "| other answers | socket errors | connections served |",
            "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
-    for name, what, want, base in SCENARIOS:
+    for name, what, want, base in scenarios:
         mine = by_round(rows, name)
         if not mine:
             continue
@@ -111,19 +121,27 @@ def throughput_table(rows, conns):
             fmt(median(mine[k]["p99_ms"] for k in rounds), 2),
             "**%s**" % fmt(median(ratios), 2) if ratios else "1 (baseline)",
             " / ".join(fmt(x, 2) for x in ratios) if ratios else "-",
-            fmt(sum(unexpected(mine[k], want) for k in rounds)),
-            fmt(sum(errors(mine[k]) for k in rounds)),
-            served_text([mine[k] for k in rounds], conns)))
+            fmt(sum(unexpected(mine[k], want) for k in rounds)) if want else
+            "%s nacked" % fmt(sum(mine[k].get("nacked", 0) for k in rounds)),
+            fmt(sum(errors(mine[k]) for k in rounds)) if want else "-",
+            served_text([mine[k] for k in rounds], conns) if want else "-"))
     return out
 
 
 def checks(rows):
     """What each scenario's answers and the sale's counts say, in words."""
     out = []
-    for name, _, want, _ in SCENARIOS:
+    for name, _, want, _ in SCENARIOS + REAL_SCENARIOS:
         mine = by_round(rows, name)
         for k in sorted(mine):
             r = mine[k]
+            if "status" not in r:   # rabbit_publish: no HTTP
+                out.append("- `%s` round %d: %s published, %s confirmed, %s "
+                           "nacked in %.1f s." % (
+                               name, k, fmt(r.get("published")),
+                               fmt(r.get("confirmed")), fmt(r.get("nacked")),
+                               r.get("duration_s", 0)))
+                continue
             total = sum(r["status"].values())
             notes = ["%s answers %s" % (fmt(total), json.dumps(r["status"], sort_keys=True))]
             if r.get("wrapped") and want == 202 and r["server"] == "flashsaled":
@@ -150,8 +168,8 @@ def checks(rows):
     return out
 
 
-def spike_table(rows, users, items):
-    mine = by_round(rows, "spike")
+def spike_table(rows, users, items, scenario="spike"):
+    mine = by_round(rows, scenario)
     if not mine:
         return []
     rounds = sorted(mine)
@@ -184,6 +202,37 @@ def spike_table(rows, users, items):
     return out
 
 
+def streams_table(rows):
+    """One line per stream count: medians over the rounds."""
+    mine = [r for r in rows if r["scenario"] == "streams"]
+    if not mine:
+        return []
+    counts = sorted({r["count"] for r in mine})
+    out = ["| streams asked | opened, first event read (per round) | failed (why) "
+           "| time to open all (s) | daemon RSS before / with them open (MiB) "
+           "| RSS per open stream (KiB) | daemon threads |",
+           "| ---: | --- | --- | ---: | --- | ---: | ---: |"]
+    for n in counts:
+        rs = sorted((r for r in mine if r["count"] == n), key=lambda r: r["round"])
+        ok = [r for r in rs if "rss_open_kib" in r]
+        failed = {}
+        for r in rs:
+            for why, c in (r.get("failed") or {}).items():
+                failed[why] = failed.get(why, 0) + c
+        per = [(r["rss_open_kib"] - r["rss_booked_kib"]) / r["opened"]
+               for r in ok if r.get("opened")]
+        out.append("| %s | %s | %s | %s | %s / %s | %s | %s |" % (
+            fmt(n), " / ".join(fmt(r.get("opened", 0)) for r in rs),
+            ", ".join("%s: %s" % (k, fmt(v)) for k, v in sorted(failed.items()))
+            or "none",
+            fmt(median(r.get("open_s") for r in ok), 2),
+            fmt(median(r["rss_booked_kib"] / 1024 for r in ok), 1),
+            fmt(median(r["rss_open_kib"] / 1024 for r in ok), 1),
+            fmt(median(per), 1),
+            fmt(median(r["threads_open"] for r in ok))))
+    return out
+
+
 def machine_lines(start, end, started, commit):
     return [
         "- Date: %s" % started,
@@ -195,7 +244,11 @@ def machine_lines(start, end, started, commit):
         "server)" % (" ".join(start["loadavg"]), " ".join(end["loadavg"])),
         "- Software: civetweb %s, wrk %s, SQLite %s, flashsaled at `%s`"
         % (start["civetweb"], start["wrk"], start["sqlite"], commit),
-    ]
+    ] + ([
+        "- The real set: redis-server %s, rabbitmq-server %s (librabbitmq %s), "
+        "CongoDB (MongoDB wire protocol, tests/integration/mongo) on nodejs %s"
+        % (start["redis"], start["rabbitmq"], start["librabbitmq"], start["nodejs"])
+    ] if "rabbitmq" in start else [])
 
 
 def command_lines(rows, a):
@@ -218,7 +271,29 @@ def command_lines(rows, a):
         % (a.runs, a.duration, a.wrk_threads, a.connections, a.margin,
            a.baseline_cmd, fmt(a.spike_items), fmt(a.get_bookings)),
         "",
-    ] + cmds
+    ] + cmds + real_command_lines(rows, a)
+
+
+def real_command_lines(rows, a):
+    if not any(r["scenario"] in ("real_accept", "spike_real", "rabbit_publish")
+               for r in rows):
+        return []
+    return [
+        "",
+        "The real set (`real_accept`, `spike_real`): one redis-server "
+        "(`--save '' --appendonly no`), one private RabbitMQ node and one "
+        "CongoDB, started by `bench/servers.py` on free ports for the whole "
+        "run and stopped at its end; each measurement gets a queue, a Redis "
+        "key prefix and a database of its own. The daemon's plugins: "
+        "`rabbitmq` (prefetch 256, confirm_window as below), `redis`, `mongo` "
+        "(write_concern 1, the single node). The yardstick, built with `%s`, "
+        "publishes for the same time as wrk loads, from the same number of "
+        "publishers as wrk has connections, on one connection in confirm mode "
+        "(arguments: URL, queue, seconds, publishers, confirm window, message "
+        "bytes):" % a.rabbit_cmd,
+        "",
+    ] + sorted({"    " + r["rabbit_cmd"] for r in rows
+                if r["scenario"] == "rabbit_publish" and r.get("rabbit_cmd")})
 
 
 def section(rows, a):
@@ -239,6 +314,16 @@ def section(rows, a):
                   "when the snapshot saw fewer than wrk opened: "
                   "civetweb holds one thread per keep-alive connection, and a "
                   "connection it never took would not show in wrk's figures.", ""]
+    real = throughput_table(rows, a.connections, REAL_SCENARIOS)
+    if len(real) > 2:
+        lines += ["### The real plugin set, %d connections, medians of %d rounds"
+                  % (a.connections, a.runs), ""] + real + [""]
+        lines += ["The ratio is the daemon's accepts per second over "
+                  "RabbitMQ's own confirmed publishes per second in the same "
+                  "round; for `rabbit_publish` the latencies run from a "
+                  "message's publish to its confirm. Every accept on this set "
+                  "is an insert into MongoDB (CongoDB) and a confirmed "
+                  "publish to RabbitMQ before the 202.", ""]
     spike = spike_table(rows, a.spike_users, a.spike_items)
     if spike:
         lines += ["### The spike: %s distinct users, %s items, %d connections"
@@ -250,6 +335,29 @@ def section(rows, a):
                   "queue is drained; it must be exactly the number of items. "
                   "Latency percentiles are wrk's, over every request of the "
                   "round (202s and 409s alike).", ""]
+    spike = spike_table(rows, a.spike_real_users, a.spike_items, "spike_real")
+    if spike:
+        lines += ["### The spike on the real set: %s distinct users, %s items, "
+                  "%d connections" % (fmt(a.spike_real_users), fmt(a.spike_items),
+                                      a.spike_connections), ""]
+        lines += spike + [""]
+    streams = streams_table(rows)
+    if streams:
+        thr = sorted({r.get("threads") for r in rows
+                      if r["scenario"] == "streams" and r.get("threads")})
+        lines += ["### Open event streams (embedded default)", ""] + streams + [""]
+        lines += ["For each count, a fresh daemon with `http.threads: %s`, "
+                  "`max_streams: 65536` and `max_streams_per_user: 64` takes "
+                  "that many bookings, then `bench/streams.py` opens one "
+                  "`GET .../{booking}/events` per booking at once, each on its "
+                  "own connection with its owner's token, and reads its first "
+                  "event; with all of them open it reads the daemon's `VmRSS` "
+                  "and thread count from `/proc`. \"RSS per open stream\": "
+                  "(RSS with the streams open - RSS after the bookings) / "
+                  "streams opened. civetweb starts every thread at start, so "
+                  "the thread count does not grow with the streams: each "
+                  "stream holds one of those threads for as long as it is "
+                  "open." % ", ".join(str(t) for t in thr), ""]
     lines += ["### Checks, per round", ""] + checks(rows) + [""]
     lines += ["### Commands", ""] + command_lines(rows, a) + ["", END]
     return "\n".join(lines) + "\n"
@@ -281,6 +389,8 @@ def main():
     for opt in ("runs", "duration", "connections", "wrk-threads", "margin",
                 "spike-users", "spike-items", "spike-connections", "get-bookings"):
         ap.add_argument("--" + opt, type=int, required=True)
+    ap.add_argument("--spike-real-users", type=int, default=0)
+    ap.add_argument("--rabbit-cmd", default="")
     a = ap.parse_args()
     text = section(load(a.results), a)
     if a.out == "-":
