@@ -84,6 +84,46 @@ enum fs_booking_state {
     FS_STATE_REJECTED
 };
 
+/* ---- checks every plugin needs (inline: nothing to link) ----------------- */
+
+/* 1 if id is a sale or booking id: 1 to FS_ID_MAX of [A-Za-z0-9._-]. */
+static inline int fs_plugin_id_ok(const char *id)
+{
+    size_t i;
+    if (!id)
+        return 0;
+    for (i = 0; id[i]; i++) {
+        char c = id[i];
+        if (i >= FS_ID_MAX)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return i > 0;
+}
+
+/* 1 if user is 1 to FS_USER_MAX bytes with no control character. */
+static inline int fs_plugin_user_ok(const char *user)
+{
+    size_t i;
+    if (!user)
+        return 0;
+    for (i = 0; user[i]; i++) {
+        unsigned char c = (unsigned char)user[i];
+        if (i >= FS_USER_MAX || c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return i > 0;
+}
+
+/* queued, hold and booked count against the one-per-user rule. */
+static inline int fs_plugin_state_active(enum fs_booking_state state)
+{
+    return state == FS_STATE_QUEUED || state == FS_STATE_HOLD ||
+           state == FS_STATE_BOOKED;
+}
+
 /* ---- host API: what the core offers a plugin ---------------------------- */
 
 enum fs_log_level { FS_LOG_ERROR = 0, FS_LOG_WARN, FS_LOG_INFO, FS_LOG_DEBUG };

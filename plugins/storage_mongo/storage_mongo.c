@@ -268,44 +268,9 @@ static enum fs_status fs_mongo_failed(struct fs_mongo *m, const char *what,
     return status;
 }
 
-static int fs_mongo_valid_id(const char *id)
-{
-    size_t i;
-
-    if (!id)
-        return 0;
-    for (i = 0; id[i]; i++) {
-        char c = id[i];
-        if (i >= FS_ID_MAX)
-            return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return i > 0;
-}
-
-static int fs_mongo_valid_user(const char *user)
-{
-    size_t i;
-
-    for (i = 0; user[i]; i++) {
-        unsigned char c = (unsigned char)user[i];
-        if (i >= FS_USER_MAX || c < 0x20 || c == 0x7f)
-            return 0;
-    }
-    return i > 0;
-}
-
 static int fs_mongo_valid_state(enum fs_booking_state state)
 {
     return state >= FS_STATE_QUEUED && state <= FS_STATE_REJECTED;
-}
-
-static int fs_mongo_is_active(enum fs_booking_state state)
-{
-    return state == FS_STATE_QUEUED || state == FS_STATE_HOLD ||
-           state == FS_STATE_BOOKED;
 }
 
 static enum fs_booking_state fs_mongo_state_from_name(const char *name)
@@ -464,7 +429,7 @@ static void fs_mongo_booking_doc(struct fs_mongo *m, const struct fs_booking *b,
     BSON_APPEND_UTF8(doc, "sale_id", b->sale_id);
     BSON_APPEND_UTF8(doc, "user_id", b->user_id);
     BSON_APPEND_UTF8(doc, "state", fs_mongo_state_names[state]);
-    BSON_APPEND_BOOL(doc, "active", fs_mongo_is_active(state));
+    BSON_APPEND_BOOL(doc, "active", fs_plugin_state_active(state));
     BSON_APPEND_UTF8(doc, "reason", b->reason);
     BSON_APPEND_INT64(doc, "created_ms", b->created_ms);
     BSON_APPEND_INT64(doc, "updated_ms", b->updated_ms);
@@ -629,8 +594,8 @@ static enum fs_status fs_mongo_insert_once(struct fs_mongo *m,
 
 static int fs_mongo_valid_booking(const struct fs_booking *b)
 {
-    return fs_mongo_valid_id(b->booking_id) && fs_mongo_valid_id(b->sale_id) &&
-           fs_mongo_valid_user(b->user_id) &&
+    return fs_plugin_id_ok(b->booking_id) && fs_plugin_id_ok(b->sale_id) &&
+           fs_plugin_user_ok(b->user_id) &&
            (b->state == FS_STATE_NONE || fs_mongo_valid_state(b->state)) &&
            memchr(b->reason, '\0', sizeof(b->reason)) != NULL;
 }
@@ -674,7 +639,7 @@ static void fs_mongo_change_update(const struct fs_transition *t, bson_t *update
 
     BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &set);
     BSON_APPEND_UTF8(&set, "state", fs_mongo_state_names[t->to]);
-    BSON_APPEND_BOOL(&set, "active", fs_mongo_is_active(t->to));
+    BSON_APPEND_BOOL(&set, "active", fs_plugin_state_active(t->to));
     BSON_APPEND_INT64(&set, "updated_ms", t->at_ms);
     if (t->reason)
         BSON_APPEND_UTF8(&set, "reason", t->reason);
@@ -767,9 +732,9 @@ static enum fs_status fs_mongo_apply_one(struct fs_mongo *m,
  * with the one-per-user index; the state machine never does it. */
 static int fs_mongo_valid_transition(const struct fs_transition *t)
 {
-    return fs_mongo_valid_id(t->booking_id) && fs_mongo_valid_state(t->from) &&
+    return fs_plugin_id_ok(t->booking_id) && fs_mongo_valid_state(t->from) &&
            fs_mongo_valid_state(t->to) &&
-           (!fs_mongo_is_active(t->to) || fs_mongo_is_active(t->from)) &&
+           (!fs_plugin_state_active(t->to) || fs_plugin_state_active(t->from)) &&
            (!t->reason ||
             strnlen(t->reason, FS_REASON_MAX + 1) <= FS_REASON_MAX);
 }
@@ -822,7 +787,7 @@ static enum fs_status fs_mongo_get(void *ctx, const char *booking_id,
     bson_t *doc = NULL;
     enum fs_status status;
 
-    if (!m || !out || !fs_mongo_valid_id(booking_id))
+    if (!m || !out || !fs_plugin_id_ok(booking_id))
         return FS_INVALID;
     status = fs_mongo_acquire(m, &c);
     if (status != FS_OK)
@@ -926,7 +891,7 @@ static enum fs_status fs_mongo_list(void *ctx, const char *sale_id,
     size_t n, i;
 
     if (!ctx || !cb || !fs_mongo_valid_state(state) ||
-        (sale_id && !fs_mongo_valid_id(sale_id)))
+        (sale_id && !fs_plugin_id_ok(sale_id)))
         goto fail;
     page = calloc(FS_MONGO_LIST_PAGE, sizeof(*page));
     status = FS_ERROR;

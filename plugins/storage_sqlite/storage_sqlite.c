@@ -194,44 +194,9 @@ static enum fs_status fs_sqlite_status(int rc)
     }
 }
 
-static int fs_sqlite_valid_id(const char *id)
-{
-    size_t i;
-
-    if (!id)
-        return 0;
-    for (i = 0; id[i]; i++) {
-        char c = id[i];
-        if (i >= FS_ID_MAX)
-            return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return i > 0;
-}
-
-static int fs_sqlite_valid_user(const char *user)
-{
-    size_t i;
-
-    for (i = 0; user[i]; i++) {
-        unsigned char c = (unsigned char)user[i];
-        if (i >= FS_USER_MAX || c < 0x20 || c == 0x7f)
-            return 0;
-    }
-    return i > 0;
-}
-
 static int fs_sqlite_valid_state(enum fs_booking_state state)
 {
     return state >= FS_STATE_QUEUED && state <= FS_STATE_REJECTED;
-}
-
-static int fs_sqlite_is_active(enum fs_booking_state state)
-{
-    return state == FS_STATE_QUEUED || state == FS_STATE_HOLD ||
-           state == FS_STATE_BOOKED;
 }
 
 /* Copies a column into a fixed buffer; a value too long for it (only a file
@@ -814,8 +779,8 @@ static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
 
 static int fs_sqlite_valid_booking(const struct fs_booking *b)
 {
-    return fs_sqlite_valid_id(b->booking_id) &&
-           fs_sqlite_valid_id(b->sale_id) && fs_sqlite_valid_user(b->user_id) &&
+    return fs_plugin_id_ok(b->booking_id) &&
+           fs_plugin_id_ok(b->sale_id) && fs_plugin_user_ok(b->user_id) &&
            (b->state == FS_STATE_NONE || fs_sqlite_valid_state(b->state)) &&
            memchr(b->reason, '\0', sizeof(b->reason)) != NULL;
 }
@@ -839,9 +804,9 @@ static enum fs_status fs_sqlite_insert(void *ctx, const struct fs_booking *b,
  * it here rather than report an odd constraint error. */
 static int fs_sqlite_valid_transition(const struct fs_transition *t)
 {
-    return fs_sqlite_valid_id(t->booking_id) &&
+    return fs_plugin_id_ok(t->booking_id) &&
            fs_sqlite_valid_state(t->from) && fs_sqlite_valid_state(t->to) &&
-           (!fs_sqlite_is_active(t->to) || fs_sqlite_is_active(t->from)) &&
+           (!fs_plugin_state_active(t->to) || fs_plugin_state_active(t->from)) &&
            (!t->reason ||
             strnlen(t->reason, FS_REASON_MAX + 1) <= FS_REASON_MAX);
 }
@@ -891,7 +856,7 @@ static enum fs_status fs_sqlite_get(void *ctx, const char *booking_id,
     enum fs_status status = FS_NOT_FOUND;
     int rc;
 
-    if (!s || !out || !fs_sqlite_valid_id(booking_id))
+    if (!s || !out || !fs_plugin_id_ok(booking_id))
         return FS_INVALID;
     r = fs_sqlite_reader_acquire(s);
     sqlite3_bind_text(r->get, 1, booking_id, -1, SQLITE_STATIC);
@@ -967,7 +932,7 @@ static enum fs_status fs_sqlite_list(void *ctx, const char *sale_id,
     size_t n, i;
 
     if (!ctx || !cb || !fs_sqlite_valid_state(state) ||
-        (sale_id && !fs_sqlite_valid_id(sale_id)))
+        (sale_id && !fs_plugin_id_ok(sale_id)))
         goto fail;
     page = calloc(FS_SQLITE_LIST_PAGE, sizeof(*page));
     status = FS_ERROR;
