@@ -313,6 +313,27 @@ EMBEDDED_PLUGINS = (
     "  storage: { name: sqlite, path: data/bookings.db }",
 )
 
+# tests/e2e/run_on_real_backends.py runs the end-to-end files again with
+# these set: every daemon then uses RabbitMQ, Redis and MongoDB, each with a
+# queue, key prefix and database of its own, so tests never share state.
+REAL_URLS = (os.environ.get("FS_E2E_AMQP_URL"), os.environ.get("FS_E2E_REDIS_URL"),
+             os.environ.get("FS_E2E_MONGO_URI"))
+_real_names = iter(range(1, 1 << 30))
+
+
+def default_plugin_lines():
+    if not all(REAL_URLS):
+        return EMBEDDED_PLUGINS
+    amqp, redis, mongo = REAL_URLS
+    ns = "e2e%d_%d" % (os.getpid(), next(_real_names))
+    return (
+        "  queue: { name: rabbitmq, url: %s, queue: %s }" % (json.dumps(amqp), ns),
+        "  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
+        % (json.dumps(redis), ns),
+        "  storage: { name: mongo, uri: %s, database: %s, write_concern: 1 }"
+        % (json.dumps(mongo), ns),
+    )
+
 
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
@@ -346,12 +367,12 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=(), plugin_lines=EMBEDDED_PLUGINS):
+                 extra_lines=(), plugin_lines=None):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.http_threads = http_threads
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
-        self.plugin_lines = tuple(plugin_lines)
+        self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
         self.dir = tempfile.mkdtemp(prefix="flashsaled-e2e-")
         os.makedirs(os.path.join(self.dir, "data"))
         os.makedirs(os.path.join(self.dir, "policies"))
