@@ -34,6 +34,7 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
     atomic_init(&svc->accepting, 1);
+    atomic_init(&svc->rebuilds, 0);
     pthread_mutex_init(&svc->doubtful_lock, NULL);
     svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
     return svc->doubtful ? 0 : -1;

@@ -25,6 +25,9 @@ struct fs_service {
     struct fs_sales sales;
     char instance_id[FS_INSTANCE_ID_LEN + 1];
     atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
+    /* Bumped by every rebuild of a sale's inventory state: a worker batch
+     * that straddles one re-asserts its holds (see worker.c). */
+    atomic_uint rebuilds;
     pthread_mutex_t doubtful_lock;
     char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
     size_t n_doubtful;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "log.h"
 #include "recovery.h"
 #include "states.h"
@@ -52,6 +53,8 @@ static enum fs_status rebuild_sale(struct fs_service *svc, struct fs_sale *sale)
         rc = fs_inventory_rebuild(svc->be, sale->id,
                                   atomic_load(&sale->inventory), l.items, l.n);
         if (rc == FS_OK)
+            atomic_fetch_add(&svc->rebuilds, 1);
+        if (rc == FS_OK)
             fs_log_info("sale %s: inventory state rebuilt from storage: %zu "
                         "held or booked of %lld", sale->id, l.n,
                         (long long)atomic_load(&sale->inventory));
@@ -76,6 +79,29 @@ enum fs_status fs_recovery_ensure_sale(struct fs_service *svc,
     if (rc != FS_OK)
         fs_log_warn("sale %s: inventory state not ready: %s", sale->id,
                     fs_status_name(rc));
+    return rc;
+}
+
+enum fs_status fs_recovery_restore_hold(struct fs_service *svc,
+                                        const char *sale_id, const char *user_id,
+                                        const char *booking_id,
+                                        int64_t expires_ms)
+{
+    char existing[FS_ID_MAX + 1];
+    struct fs_transition t = {
+        .booking_id = booking_id, .from = FS_STATE_HOLD, .to = FS_STATE_EXPIRED,
+        .hold_expires_ms = expires_ms, .at_ms = fs_now_ms(),
+    };
+    /* Idempotent: a hold the inventory still has is left as it is. */
+    enum fs_status rc = fs_inventory_reserve(svc->be, sale_id, user_id,
+                                             booking_id, expires_ms, existing);
+    if (rc == FS_OK || rc == FS_UNAVAILABLE || rc == FS_ERROR)
+        return rc;
+    fs_log_error("booking %s: its hold was lost with the inventory's state and "
+                 "its item is gone (%s): recorded as expired", booking_id,
+                 fs_status_name(rc));
+    if (fs_storage_transition1(svc->be, &t, NULL) == FS_OK)
+        fs_events_notify(booking_id);
     return rc;
 }
 

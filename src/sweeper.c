@@ -5,6 +5,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "recovery.h"
 #include "metrics.h"
 #include "states.h"
 #include "sweeper.h"
@@ -66,6 +67,7 @@ size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
 
 struct stale_ctx {
     struct fs_service *svc;
+    int64_t now_ms;
     int64_t cutoff_ms;
     size_t fixed;
 };
@@ -80,9 +82,19 @@ static int fix_stale_hold(void *arg, const struct fs_booking *b)
     };
     enum fs_status rc;
 
-    if (b->hold_expires_ms > x->cutoff_ms)
-        return 0;
     rc = fs_inventory_lookup(x->svc->be, b->sale_id, b->booking_id, &h);
+    if (b->hold_expires_ms > x->cutoff_ms) {
+        /* A live hold the inventory does not know: reserved in an inventory
+         * that lost its state and recorded after the rebuild (by any daemon).
+         * Settled for a moment first, so a cancel between its inventory and
+         * storage steps is not mistaken for one. */
+        if (rc == FS_NOT_FOUND && b->hold_expires_ms > x->now_ms &&
+            b->updated_ms + RECONCILE_GRACE_MS <= x->now_ms &&
+            fs_recovery_restore_hold(x->svc, b->sale_id, b->user_id,
+                                     b->booking_id, b->hold_expires_ms) == FS_OK)
+            x->fixed++;
+        return 0;
+    }
     if (rc == FS_OK && h.state == FS_STATE_BOOKED)
         t.to = FS_STATE_BOOKED;   /* confirmed, then crashed before storage */
     else if (rc == FS_NOT_FOUND)
@@ -104,7 +116,8 @@ static int fix_stale_hold(void *arg, const struct fs_booking *b)
 size_t fs_sweeper_reconcile(struct fs_service *svc, int64_t now_ms,
                             int64_t grace_ms)
 {
-    struct stale_ctx x = {.svc = svc, .cutoff_ms = now_ms - grace_ms};
+    struct stale_ctx x = {.svc = svc, .now_ms = now_ms,
+                          .cutoff_ms = now_ms - grace_ms};
     for (size_t s = 0; s < fs_sales_count(&svc->sales); s++)
         fs_storage_list(svc->be, fs_sales_at(&svc->sales, s)->id, FS_STATE_HOLD,
                         fix_stale_hold, &x);

@@ -206,6 +206,19 @@ static void load_jobs(struct fs_worker *w, const struct fs_delivery *d,
     }
 }
 
+/* An inventory rebuilt from storage while this batch was being decided
+ * lacks the holds reserved before the rebuild and recorded after it. */
+static void reassert_holds(struct fs_worker *w, struct job *jobs, size_t n,
+                           const enum fs_status *results)
+{
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].has_change && jobs[i].change.to == FS_STATE_HOLD &&
+            results[i] == FS_OK)
+            fs_recovery_restore_hold(w->svc, jobs[i].msg.sale_id,
+                                     jobs[i].msg.user_id, jobs[i].msg.booking_id,
+                                     jobs[i].expires_ms);
+}
+
 size_t fs_worker_run_once(struct fs_worker *w, int timeout_ms)
 {
     size_t max = (size_t)w->svc->cfg->worker.batch, n = 0, decided = 0;
@@ -213,11 +226,13 @@ size_t fs_worker_run_once(struct fs_worker *w, int timeout_ms)
     struct job *jobs = calloc(max, sizeof(*jobs));
     enum fs_status *results = calloc(max, sizeof(*results));
     enum fs_booking_state *current = calloc(max, sizeof(*current));
+    unsigned rebuilds = 0;
 
     if (!d || !jobs || !results || !current)
         goto done;
     if (fs_queue_consume(w->svc->be, d, max, &n, timeout_ms) != FS_OK)
         n = 0;
+    rebuilds = atomic_load(&w->svc->rebuilds);
     load_jobs(w, d, jobs, n);
     for (; decided < n; decided++) {
         struct job *j = &jobs[decided];
@@ -229,6 +244,8 @@ size_t fs_worker_run_once(struct fs_worker *w, int timeout_ms)
     }
     if (record(w, jobs, decided, results, current) != 0)
         decided = 0;
+    if (atomic_load(&w->svc->rebuilds) != rebuilds)
+        reassert_holds(w, jobs, decided, results);
     for (size_t i = 0; i < decided; i++) {
         if (jobs[i].has_change)
             settle(w, &jobs[i], results[i], current[i]);

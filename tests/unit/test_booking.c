@@ -360,6 +360,30 @@ static void test_reconcile_records_a_hold_the_inventory_already_released(void **
     assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_EXPIRED);
 }
 
+static void test_reconcile_restores_a_live_hold_the_inventory_lost(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b;
+    char existing[FS_ID_MAX + 1];
+
+    accept_ok(w, "one", "alice", &b);
+    fs_worker_run_once(&w->worker, 1000);
+    /* The inventory loses the hold (a Redis restarted empty, rebuilt before
+     * the worker recorded it): storage still says hold. */
+    assert_int_equal(fs_inventory_release(&w->be, "one", b.booking_id), FS_OK);
+    assert_int_equal(counts(w, "one").held, 0);
+    assert_int_equal(fs_sweeper_reconcile(&w->svc, fs_now_ms() + 3000, 2000), 1);
+    assert_int_equal(counts(w, "one").held, 1);
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_HOLD);
+    /* If its item went to someone else meanwhile, the hold ends instead. */
+    assert_int_equal(fs_inventory_release(&w->be, "one", b.booking_id), FS_OK);
+    assert_int_equal(fs_inventory_reserve(&w->be, "one", "bob", "bobs-booking",
+                                          fs_now_ms() + 60000, existing), FS_OK);
+    fs_sweeper_reconcile(&w->svc, fs_now_ms() + 3000, 2000);
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_EXPIRED);
+    assert_int_equal(counts(w, "one").held, 1);  /* bob's, and only his */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +401,7 @@ int main(void)
         T(test_concurrent_accepts_never_promise_more_items_than_exist),
         T(test_restart_requeues_queued_bookings_and_rebuilds_holds),
         T(test_reconcile_records_a_hold_the_inventory_already_released),
+        T(test_reconcile_restores_a_live_hold_the_inventory_lost),
 #undef T
     };
     fs_log_set_level(FS_LOG_WARN);
