@@ -23,8 +23,10 @@ import harness  # noqa: E402
 from harness import note, token_for  # noqa: E402
 
 ROUNDS = int(os.environ.get("FS_FAULT_ROUNDS", "3"))
-INVENTORY = 300
 USERS_PER_ROUND = 250
+# Enough stock that every round kills the daemon while it is still selling;
+# the sale sells out during the last round.
+INVENTORY = USERS_PER_ROUND * ROUNDS - 100
 THREADS = 48
 SALE = "faults"
 
