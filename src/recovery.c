@@ -95,7 +95,9 @@ enum fs_status fs_recovery_restore_hold(struct fs_service *svc,
     /* Idempotent: a hold the inventory still has is left as it is. */
     enum fs_status rc = fs_inventory_reserve(svc->be, sale_id, user_id,
                                              booking_id, expires_ms, existing);
-    if (rc == FS_OK || rc == FS_UNAVAILABLE || rc == FS_ERROR)
+    /* Only a known answer that the item went elsewhere ends the hold; an
+     * inventory that is away (or lost its state again) is tried later. */
+    if (rc != FS_SOLD_OUT && rc != FS_DUPLICATE)
         return rc;
     fs_log_error("booking %s: its hold was lost with the inventory's state and "
                  "its item is gone (%s): recorded as expired", booking_id,
