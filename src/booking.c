@@ -35,6 +35,8 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
         snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
     atomic_init(&svc->accepting, 1);
     atomic_init(&svc->rebuilds, 0);
+    svc->shared_queue = be->queue.plugin &&
+                        (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
     pthread_mutex_init(&svc->doubtful_lock, NULL);
     svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
     return svc->doubtful ? 0 : -1;
@@ -143,11 +145,6 @@ static void accept_undo(struct fs_service *svc, const struct fs_booking *b)
         doubtful_add(svc, b->booking_id);
 }
 
-/* Takes one of the sale's remaining items for this request, counted in
- * `pending` until the worker decides it; FS_SOLD_OUT when none is left. The
- * slot is taken before the counts are read: the worker lowers `available`
- * before it lowers `pending`, so a read in between sees too little stock,
- * never too much, and no more bookings are accepted than there are items. */
 /* Records the booking as queued, then queues it. */
 static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale,
                                     const char *user_id, uint32_t hold_seconds,
@@ -182,13 +179,24 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
     return FS_OK;
 }
 
+/* Takes one of the sale's remaining items for this request, counted in
+ * `pending` until the worker decides it; FS_SOLD_OUT when none is left. The
+ * slot is taken before the counts are read: the worker lowers `available`
+ * before it lowers `pending`, so a read in between sees too little stock,
+ * never too much, and no more bookings are accepted than there are items. */
 static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
 {
     struct fs_sale_counts c;
     int64_t ahead = atomic_fetch_add(&sale->pending, 1);
     enum fs_status rc = sale_counts(svc, sale, &c);
 
-    if (rc == FS_OK && ahead >= c.available)
+    /* With a shared queue another daemon's worker may decide this daemon's
+     * bookings, and this daemon would never learn that they stopped being
+     * pending: there only the live count decides (a request that races past
+     * it ends rejected sold_out). */
+    if (!svc->shared_queue && rc == FS_OK && ahead >= c.available)
+        rc = FS_SOLD_OUT;
+    else if (svc->shared_queue && rc == FS_OK && c.available <= 0)
         rc = FS_SOLD_OUT;
     if (rc != FS_OK)
         atomic_fetch_sub(&sale->pending, 1);

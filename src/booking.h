@@ -28,6 +28,9 @@ struct fs_service {
     /* Bumped by every rebuild of a sale's inventory state: a worker batch
      * that straddles one re-asserts its holds (see worker.c). */
     atomic_uint rebuilds;
+    /* The queue outlives this process and may be consumed by other daemons
+     * (FS_QUEUE_DURABLE): `pending` then cannot be trusted across them. */
+    int shared_queue;
     pthread_mutex_t doubtful_lock;
     char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
     size_t n_doubtful;
