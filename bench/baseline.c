@@ -3,12 +3,14 @@
  *
  * One handler answers every POST 202 and every other method 200, with the
  * same headers and the same 78-byte JSON body as flashsaled's accept answer
- * (Content-Type, Cache-Control, Location), sent through the same civetweb
- * calls as src/http_api.c (mg_response_header_* then mg_write), and no other
- * work: no token check, no JSON, no queue, no storage. It takes the same civetweb options as
- * src/http_api.c (num_threads, listen_backlog, keep-alive, request timeout,
- * max_request_size, tcp_nodelay, decode_url), so a ratio to it measures
- * flashsaled's own cost and nothing of civetweb's.
+ * (Content-Type, Cache-Control, Location, Date, Connection), written the
+ * way src/http_reply.c writes flashsaled's answers: the whole answer
+ * assembled in one buffer and sent with one mg_write (civetweb's
+ * mg_response_header_* would send each header line on its own), and no other
+ * work: no token check, no JSON, no queue, no storage. It takes the same
+ * civetweb options as src/http_api.c (num_threads, listen_backlog,
+ * keep-alive, request timeout, max_request_size, tcp_nodelay, decode_url), so
+ * a ratio to it measures flashsaled's own cost and nothing of civetweb's.
  *
  * Usage: baseline PORT THREADS [KEEP_ALIVE_MS]
  * Listens on 127.0.0.1:PORT until SIGTERM or SIGINT, then exits 0.
@@ -16,11 +18,12 @@
  * Built by bench/run with cc directly:
  *   cc -std=c11 -O2 -Wall -Wextra -Werror baseline.c -o baseline -lcivetweb
  */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* gmtime_r */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <civetweb.h>
@@ -49,24 +52,45 @@ static void drain_body(struct mg_connection *conn)
         ;
 }
 
+/* The Date header's value, formatted at most once a second per thread, as
+ * src/http_reply.c does. */
+static const char *date_now(void)
+{
+    static _Thread_local time_t formatted_at = -1;
+    static _Thread_local char text[64];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != formatted_at && gmtime_r(&now, &tm) &&
+        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0)
+        formatted_at = now;
+    return text;
+}
+
 static int handle(struct mg_connection *conn, void *data)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     int post = strcmp(ri->request_method, "POST") == 0;
     int status = post ? 202 : 200;
-    char length[24];
+    char answer[1024];
+    int len;
 
     (void)data;
     drain_body(conn);
-    snprintf(length, sizeof(length), "%zu", sizeof(BASELINE_BODY) - 1);
-    mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", "application/json", -1);
-    mg_response_header_add(conn, "Content-Length", length, -1);
-    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    if (post)
-        mg_response_header_add(conn, "Location", BASELINE_LOCATION, -1);
-    mg_response_header_send(conn);
-    mg_write(conn, BASELINE_BODY, sizeof(BASELINE_BODY) - 1);
+    len = snprintf(answer, sizeof(answer),
+                   "HTTP/1.1 %d %s\r\n"
+                   "Content-Type: application/json\r\n"
+                   "Content-Length: %zu\r\n"
+                   "Cache-Control: no-store\r\n"
+                   "%s"
+                   "Date: %s\r\n"
+                   "Connection: keep-alive\r\n\r\n"
+                   "%s",
+                   status, mg_get_response_code_text(conn, status),
+                   sizeof(BASELINE_BODY) - 1,
+                   post ? "Location: " BASELINE_LOCATION "\r\n" : "",
+                   date_now(), BASELINE_BODY);
+    mg_write(conn, answer, (size_t)len);
     return status;
 }
 

@@ -31,6 +31,7 @@
 #include "http_admin.h"
 #include "events.h"
 #include "http_api.h"
+#include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
 #include "states.h"
@@ -63,30 +64,6 @@ static const char *const page_headers[] = {
 
 /* ---- answers ---------------------------------------------------------- */
 
-static int is_head(struct mg_connection *conn)
-{
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    return ri && ri->request_method && strcmp(ri->request_method, "HEAD") == 0;
-}
-
-static int reply(struct mg_connection *conn, int status, const char *type,
-                 const char *body, size_t len, const char *const *headers)
-{
-    char length[32];
-
-    snprintf(length, sizeof(length), "%zu", len);
-    mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", type, -1);
-    mg_response_header_add(conn, "Content-Length", length, -1);
-    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-    for (size_t i = 0; headers && headers[i]; i += 2)
-        mg_response_header_add(conn, headers[i], headers[i + 1], -1);
-    mg_response_header_send(conn);
-    if (len > 0 && !is_head(conn))
-        mg_write(conn, body, len);
-    return status;
-}
-
 /* Sends `obj` and takes its reference. */
 static int reply_json(struct mg_connection *conn, int status, json_t *obj,
                       const char *const *headers)
@@ -97,10 +74,11 @@ static int reply_json(struct mg_connection *conn, int status, json_t *obj,
     if (!text) {
         static const char oom[] =
             "{\"error\":\"internal\",\"message\":\"out of memory\"}";
-        rc = reply(conn, 500, "application/json", oom, sizeof(oom) - 1, NULL);
+        rc = fs_http_reply(conn, 500, "application/json", oom,
+                           sizeof(oom) - 1, NULL);
     } else {
-        rc = reply(conn, status, "application/json", text, strlen(text),
-                   headers);
+        rc = fs_http_reply(conn, status, "application/json", text,
+                           strlen(text), headers);
     }
     free(text);
     json_decref(obj);
@@ -484,8 +462,8 @@ static int route_named(struct fs_http *http, struct mg_connection *conn,
         return route_stats(http, conn);
     for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
         if (strcmp(name, assets[i].name) == 0)
-            return reply(conn, 200, assets[i].type, assets[i].body,
-                         assets[i].len, page_headers);
+            return fs_http_reply(conn, 200, assets[i].type, assets[i].body,
+                                 assets[i].len, page_headers);
     return reply_error(conn, 404, "not_found", "no such resource", NULL);
 }
 

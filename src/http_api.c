@@ -19,6 +19,7 @@
 #include "http_api.h"
 #include "events.h"
 #include "http_admin.h"
+#include "http_reply.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -49,20 +50,7 @@ struct request {
 static void send_body(struct request *r, int status, const char *type,
                       const char *body, size_t len, const char *const *headers)
 {
-    char length[32];
-
-    snprintf(length, sizeof(length), "%zu", len);
-    mg_response_header_start(r->conn, status);
-    mg_response_header_add(r->conn, "Content-Type", type, -1);
-    mg_response_header_add(r->conn, "Content-Length", length, -1);
-    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-    for (size_t i = 0; headers && headers[i]; i += 2)
-        mg_response_header_add(r->conn, headers[i], headers[i + 1], -1);
-    mg_response_header_send(r->conn);
-    if (len > 0 && !(r->ri && r->ri->request_method &&
-                     strcmp(r->ri->request_method, "HEAD") == 0))
-        mg_write(r->conn, body, len);
-    r->status = status;
+    r->status = fs_http_reply(r->conn, status, type, body, len, headers);
 }
 
 /* Sends `obj` and takes its reference. */
@@ -810,17 +798,19 @@ static int handle_http_error(struct mg_connection *conn, int status,
     struct request r;
     int too_large = status == 413 || status == 431 ||
                     (msg && strstr(msg, "Too Large"));
-    const char *code = too_large        ? "too_large"
-                       : status == 408  ? "timeout"
-                       : status < 500   ? "bad_request"
-                                        : "internal";
+    int bad_version = status == 505;
+    const char *code = too_large                   ? "too_large"
+                       : status == 408             ? "timeout"
+                       : status < 500 || bad_version ? "bad_request"
+                                                   : "internal";
 
     memset(&r, 0, sizeof(r));
     r.conn = conn;
     r.ri = mg_get_request_info(conn);
     send_error(&r, too_large ? 413 : status, code,
-               too_large ? "request headers too large"
-                         : "the request could not be read");
+               too_large     ? "request headers too large"
+               : bad_version ? "only HTTP/1.0 and HTTP/1.1 are served"
+                             : "the request could not be read");
     fs_metrics_request(FS_ROUTE_OTHER, r.status);
     return 0;
 }
@@ -855,6 +845,7 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
 
     memset(h, 0, sizeof(*h));
     h->svc = svc;
+    fs_http_reply_keep_alive(cfg->http.keep_alive_timeout_ms > 0);
     if (fs_auth_init(&h->auth, cfg->jwt_secret, strlen(cfg->jwt_secret)) != 0) {
         snprintf(err, errlen, "cannot set up authentication");
         return -1;

@@ -113,11 +113,10 @@ static int has_crlf(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
-int mg_response_header_add(struct mg_connection *c, const char *name,
-                           const char *value, int value_len)
+/* What the checks after the handler need to know of one response header. */
+static void note_header(struct mg_connection *c, const char *name,
+                        const char *value)
 {
-    FUZZ_CHECK(c->started && !c->sent);
-    FUZZ_CHECK(name && value && value_len == -1);
     FUZZ_CHECK(!has_crlf(name) && !has_crlf(value));
     if (strcasecmp(name, "Content-Length") == 0)
         c->content_length = strtoll(value, NULL, 10);
@@ -128,7 +127,45 @@ int mg_response_header_add(struct mg_connection *c, const char *name,
         c->chunked = strcasecmp(value, "chunked") == 0;
     if (strcasecmp(name, "Content-Type") == 0)
         c->is_json = strcmp(value, "application/json") == 0;
+}
+
+int mg_response_header_add(struct mg_connection *c, const char *name,
+                           const char *value, int value_len)
+{
+    FUZZ_CHECK(c->started && !c->sent);
+    FUZZ_CHECK(name && value && value_len == -1);
+    note_header(c, name, value);
     return 0;
+}
+
+/* A whole head written raw (src/http_reply.c): status line and headers, up
+ * to the empty line, all in this one write. Returns the head's length. */
+static size_t parse_raw_head(struct mg_connection *c, const char *buf,
+                             size_t len)
+{
+    char *head = strndup(buf, len), *end, *line, *next;
+    size_t head_len;
+
+    FUZZ_CHECK(head != NULL);
+    end = strstr(head, "\r\n\r\n");
+    FUZZ_CHECK(end != NULL || !"the head ends in the write that starts it");
+    head_len = (size_t)(end - head) + 4;
+    end[2] = '\0';
+    FUZZ_CHECK(strncmp(head, "HTTP/1.1 ", 9) == 0 ||
+               strncmp(head, "HTTP/1.0 ", 9) == 0);
+    mg_response_header_start(c, atoi(head + 9));
+    line = strstr(head, "\r\n") + 2;
+    for (; *line; line = next) {
+        char *eol = strstr(line, "\r\n"), *colon = strchr(line, ':');
+        FUZZ_CHECK(eol && colon && colon < eol && colon[1] == ' ');
+        *eol = '\0';
+        *colon = '\0';
+        next = eol + 2;
+        note_header(c, line, colon + 2);
+    }
+    c->sent = 1;
+    free(head);
+    return head_len;
 }
 
 int mg_response_header_send(struct mg_connection *c)
@@ -140,7 +177,11 @@ int mg_response_header_send(struct mg_connection *c)
 
 int mg_write(struct mg_connection *c, const void *buf, size_t len)
 {
+    size_t head = c->started ? 0 : parse_raw_head(c, buf, len);
+
     FUZZ_CHECK(c->sent);
+    buf = (const char *)buf + head;
+    len -= head;
     if (c->out_len + len + 1 > c->out_cap) {
         size_t cap = (c->out_len + len + 1) * 2;
         char *p = realloc(c->out, cap);
@@ -152,7 +193,15 @@ int mg_write(struct mg_connection *c, const void *buf, size_t len)
     memcpy(c->out + c->out_len, buf, len);
     c->out_len += len;
     c->out[c->out_len] = '\0';
-    return (int)len;
+    return (int)(len + head);
+}
+
+const char *mg_get_response_code_text(const struct mg_connection *c,
+                                      int status)
+{
+    (void)c;
+    FUZZ_CHECK(status >= 100 && status <= 599);
+    return "Reason";
 }
 
 int mg_send_chunk(struct mg_connection *c, const char *chunk,
