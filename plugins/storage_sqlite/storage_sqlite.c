@@ -21,7 +21,9 @@
  * whose commit had not come yet; profiled under load that was a quarter of
  * the accept path. A caller that finds nobody writing now commits without
  * any switch, and a follower sleeps once on its own condition variable and
- * is woken once.
+ * is woken once. The queue's lock is held only to queue, take a batch and
+ * pass the lead: a follower is woken under its own small lock, so the callers
+ * a commit releases do not all queue up again for the shared one.
  *
  * Why a reader pool: WAL lets readers run beside the writer without blocking
  * it, so get() and list() never wait for a commit.
@@ -96,7 +98,7 @@ static const struct fs_option fs_sqlite_options[] = {
 
 enum fs_sqlite_write_kind { FS_SQLITE_INSERT, FS_SQLITE_TRANSITION };
 
-/* One caller's write, on the caller's stack until `done`. */
+/* One caller's write, on the caller's stack until its turn is over. */
 struct fs_sqlite_write {
     enum fs_sqlite_write_kind kind;
     const struct fs_booking *booking;  /* insert */
@@ -106,10 +108,15 @@ struct fs_sqlite_write {
     enum fs_status *results;
     enum fs_booking_state *current;    /* NULL or n entries */
     enum fs_status status;
-    int done;
-    pthread_cond_t wake;  /* done, or this request now heads the queue */
     struct fs_sqlite_write *next;
+    /* How the caller learns its turn: FS_SQLITE_WAIT until the leader that
+     * wrote it says FS_SQLITE_DONE, or the one before says FS_SQLITE_LEAD. */
+    pthread_mutex_t turn_lock;
+    pthread_cond_t turn_cv;
+    int turn;
 };
+
+enum { FS_SQLITE_WAIT, FS_SQLITE_DONE, FS_SQLITE_LEAD };
 
 /* Statements of the write connection; only the leader uses them. */
 struct fs_sqlite_writer_stmts {
@@ -137,12 +144,11 @@ struct fs_sqlite {
     struct fs_sqlite_writer_stmts w;
     uint64_t commits, writes;  /* leader only */
 
-    /* guards head, tail, leading, stopping and every queued request's
-     * done/status */
+    /* guards head, tail, leading and stopping */
     pthread_mutex_t lock;
     pthread_cond_t idle_cv;  /* destroy waits for the last leader */
     struct fs_sqlite_write *head, *tail;  /* waiting, not yet taken */
-    int leading;  /* a caller is writing a batch */
+    int leading;  /* a caller leads; while nobody does, the queue is empty */
     int stopping;
 
     struct fs_sqlite_reader *readers;  /* nreaders entries */
@@ -714,13 +720,15 @@ fail:
     fs_sqlite_fail_batch(batch, fs_sqlite_status(rc));
 }
 
-/* Detaches up to batch_max requests from the head of the queue. */
-static struct fs_sqlite_write *fs_sqlite_take_batch(struct fs_sqlite *s)
+/* Detaches up to `max` requests from the head of the queue. */
+static struct fs_sqlite_write *fs_sqlite_take(struct fs_sqlite *s, int max)
 {
-    struct fs_sqlite_write *batch = s->head, *last = s->head;
+    struct fs_sqlite_write *first = s->head, *last = s->head;
     int n = 1;
 
-    while (last->next && n < s->batch_max) {
+    if (!first || max < 1)
+        return NULL;
+    while (last->next && n < max) {
         last = last->next;
         n++;
     }
@@ -728,64 +736,107 @@ static struct fs_sqlite_write *fs_sqlite_take_batch(struct fs_sqlite *s)
     if (!s->head)
         s->tail = NULL;
     last->next = NULL;
-    return batch;
+    return first;
 }
 
-/* Called with the lock held by the caller at the head of the queue: writes
- * its batch with the lock released, then wakes the batch's other callers and
- * the next head, who leads the next batch. */
+static int fs_sqlite_turn_init(struct fs_sqlite_write *req)
+{
+    req->turn = FS_SQLITE_WAIT;
+    req->next = NULL;
+    if (pthread_mutex_init(&req->turn_lock, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&req->turn_cv, NULL) != 0) {
+        pthread_mutex_destroy(&req->turn_lock);
+        return -1;
+    }
+    return 0;
+}
+
+static void fs_sqlite_turn_destroy(struct fs_sqlite_write *req)
+{
+    pthread_cond_destroy(&req->turn_cv);
+    pthread_mutex_destroy(&req->turn_lock);
+}
+
+/* The request (and the stack it lives on) may be gone as soon as this
+ * unlocks: nothing may touch it afterwards. */
+static void fs_sqlite_give_turn(struct fs_sqlite_write *req, int turn)
+{
+    pthread_mutex_lock(&req->turn_lock);
+    req->turn = turn;
+    pthread_cond_signal(&req->turn_cv);
+    pthread_mutex_unlock(&req->turn_lock);
+}
+
+static int fs_sqlite_wait_turn(struct fs_sqlite_write *req)
+{
+    int turn;
+
+    pthread_mutex_lock(&req->turn_lock);
+    while (req->turn == FS_SQLITE_WAIT)
+        pthread_cond_wait(&req->turn_cv, &req->turn_lock);
+    turn = req->turn;
+    pthread_mutex_unlock(&req->turn_lock);
+    return turn;
+}
+
+/* Writes `self` and up to batch_max - 1 queued requests in one transaction,
+ * tells their callers, then passes the lead to the next queued request or,
+ * when there is none, lets the next caller lead at once. */
 static void fs_sqlite_lead(struct fs_sqlite *s, struct fs_sqlite_write *self)
 {
-    struct fs_sqlite_write *batch = fs_sqlite_take_batch(s), *next;
+    struct fs_sqlite_write *req, *next;
 
-    s->leading = 1;
-    pthread_mutex_unlock(&s->lock);
-    fs_sqlite_run_batch(s, batch);
     pthread_mutex_lock(&s->lock);
-    /* A follower's request vanishes with its stack once it sees done and
-     * gets the lock, so read next first. */
-    for (; batch; batch = next) {
-        next = batch->next;
-        batch->done = 1;
-        if (batch != self)
-            pthread_cond_signal(&batch->wake);
+    self->next = fs_sqlite_take(s, s->batch_max - 1);
+    pthread_mutex_unlock(&s->lock);
+    fs_sqlite_run_batch(s, self);
+    for (req = self->next; req; req = next) {
+        next = req->next;
+        fs_sqlite_give_turn(req, FS_SQLITE_DONE);
     }
-    s->leading = 0;
-    if (s->head)
-        pthread_cond_signal(&s->head->wake);
-    else
+    pthread_mutex_lock(&s->lock);
+    next = fs_sqlite_take(s, 1);
+    if (!next) {
+        s->leading = 0;
         pthread_cond_broadcast(&s->idle_cv);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (next)
+        fs_sqlite_give_turn(next, FS_SQLITE_LEAD);
 }
 
-/* Queues a request and returns once the commit that contains it is over,
- * leading that commit when the request reaches the head of the queue. */
+/* Returns once the commit that contains `req` is over: the caller that
+ * finds nobody leading leads at once; the others queue and wait for their
+ * turn. */
 static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
                                        struct fs_sqlite_write *req)
 {
-    enum fs_status status;
+    enum fs_status status = FS_UNAVAILABLE;
+    int lead;
 
-    req->done = 0;
-    req->next = NULL;
-    if (pthread_cond_init(&req->wake, NULL) != 0)
+    if (fs_sqlite_turn_init(req) != 0)
         return FS_ERROR;
     pthread_mutex_lock(&s->lock);
     if (s->stopping) {
-        status = FS_UNAVAILABLE;
+        pthread_mutex_unlock(&s->lock);
         goto out;
     }
-    if (s->tail)
+    lead = !s->leading;
+    if (lead) {
+        s->leading = 1;
+    } else if (s->tail) {
         s->tail->next = req;
-    else
-        s->head = req;
-    s->tail = req;
-    while (!req->done && (s->leading || s->head != req))
-        pthread_cond_wait(&req->wake, &s->lock);
-    if (!req->done)
+        s->tail = req;
+    } else {
+        s->head = s->tail = req;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (lead || fs_sqlite_wait_turn(req) == FS_SQLITE_LEAD)
         fs_sqlite_lead(s, req);
     status = req->status;
 out:
-    pthread_mutex_unlock(&s->lock);
-    pthread_cond_destroy(&req->wake);
+    fs_sqlite_turn_destroy(req);
     return status;
 }
 
@@ -1092,7 +1143,7 @@ static void fs_sqlite_free(struct fs_sqlite *s)
     if (s->sync_ready) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
-        while (s->leading || s->head)
+        while (s->leading)
             pthread_cond_wait(&s->idle_cv, &s->lock);
         pthread_mutex_unlock(&s->lock);
     }

@@ -3,7 +3,7 @@
 # each for a bounded time under ASan, UBSan and LeakSanitizer.
 #
 # Needs, beyond the packages the README installs (libjansson-dev, libjwt-dev,
-# libyaml-dev, libcivetweb-dev, liblua5.4-dev, pkg-config):
+# libssl-dev, libyaml-dev, libcivetweb-dev, liblua5.4-dev, pkg-config):
 #     sudo apt-get install -y clang libclang-rt-14-dev
 # (clang 14 on Debian 12; libclang-rt-14-dev holds the libFuzzer and
 # sanitizer runtimes). No ./configure is needed: the targets build from the
@@ -53,7 +53,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
         -I"$root/include" -I"$root/src" -I"$here"
         -DFS_FUZZ_POLICIES_DIR="\"$root/policies\"")
-read -r -a LIBS <<<"$(pkg-config --cflags --libs jansson libjwt yaml-0.1 lua5.4)"
+read -r -a LIBS <<<"$(pkg-config --cflags --libs jansson libjwt libcrypto yaml-0.1 lua5.4)"
 LIBS+=(-ldl -lpthread)
 
 # target -> the sources it links (besides its own file) and its -max_len.

@@ -2,9 +2,12 @@
  * test_auth.c - the JWT check of src/auth.c: what it accepts, and every
  * forged, expired or malformed token it must refuse (DESIGN.md section 8).
  *
- * Honest tokens are signed by libjwt; malicious ones are built by hand from
- * base64url segments so that no library "fixes" them on the way.
+ * Honest tokens are signed by libjwt, an implementation independent of
+ * auth.c's, or by OpenSSL's one-shot HMAC() where a header libjwt will not
+ * write is needed; malicious ones are built by hand from base64url segments
+ * so that no library "fixes" them on the way.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +18,11 @@
 
 #include <cmocka.h>
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "auth.h"
+#include "base64.h"
 
 #define SECRET "0123456789abcdef-test-secret"
 #define NOW ((int64_t)1800000000)
@@ -73,6 +79,30 @@ static char *raw_token(const char *header, const char *payload, const char *sig)
     snprintf(out, len, "%s.%s.%s", h, p, sig);
     free(h);
     free(p);
+    return out;
+}
+
+/* header.payload.signature from raw JSON texts, honestly signed with HS256
+ * and `key` whatever the header says. */
+static char *hs256_token(const char *header, const char *payload,
+                         const char *key)
+{
+    char *unsigned_tok = raw_token(header, payload, "");
+    size_t signed_len = strlen(unsigned_tok) - 1;  /* without the last dot */
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+
+    assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key),
+                         (const unsigned char *)unsigned_tok, signed_len, mac,
+                         &mac_len));
+    assert_int_equal(mac_len, 32);
+    char *sig = b64url((const char *)mac, mac_len);
+    size_t len = signed_len + strlen(sig) + 2;
+    char *out = malloc(len);
+    assert_non_null(out);
+    snprintf(out, len, "%.*s.%s", (int)signed_len, unsigned_tok, sig);
+    free(sig);
+    free(unsigned_tok);
     return out;
 }
 
@@ -144,7 +174,7 @@ static void test_init_refuses_empty_secret(void **state)
     (void)state;
     struct fs_auth a;
     assert_int_equal(fs_auth_init(&a, "", 0), -1);
-    assert_null(a.secret);
+    assert_null(a.hmac);
     assert_int_equal(fs_auth_init(&a, NULL, 5), -1);
 }
 
@@ -153,10 +183,9 @@ static void test_free_releases_secret_and_tolerates_second_call(void **state)
     (void)state;
     struct fs_auth a;
     assert_int_equal(fs_auth_init(&a, "k", 1), 0);
-    assert_non_null(a.secret);
+    assert_non_null(a.hmac);
     fs_auth_free(&a);
-    assert_null(a.secret);
-    assert_int_equal(a.secret_len, 0);
+    assert_null(a.hmac);
     fs_auth_free(&a);
 }
 
@@ -511,6 +540,275 @@ static void test_auth_without_secret_refuses_everything(void **state)
     free(tok);
 }
 
+/* The bytes of tok's signature segment, as base64url decodes them. */
+static size_t signature_bytes(const char *tok, unsigned char mac[64])
+{
+    const char *sig = strrchr(tok, '.') + 1;
+    long n = fs_base64_decode(FS_BASE64_URL, sig, strlen(sig), mac, 64);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+/* tok with its signature segment replaced by the base64url of mac[0..n). */
+static char *with_signature(const char *tok, const unsigned char *mac,
+                            size_t n)
+{
+    const char *sig = strrchr(tok, '.') + 1;
+    char *new_sig = b64url((const char *)mac, n);
+    size_t head_len = (size_t)(sig - tok);
+    char *out = malloc(head_len + strlen(new_sig) + 1);
+
+    assert_non_null(out);
+    memcpy(out, tok, head_len);
+    strcpy(out + head_len, new_sig);
+    free(new_sig);
+    return out;
+}
+
+static void test_signature_differing_in_the_last_byte_is_refused(void **state)
+{
+    (void)state;
+    char *tok = signed_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"alice\"}");
+    unsigned char mac[64];
+    size_t n = signature_bytes(tok, mac);
+
+    assert_int_equal(n, 32);
+    mac[n - 1] ^= 0x01;
+    char *forged = with_signature(tok, mac, n);
+    assert_int_equal(verify(tok), FS_AUTH_OK);
+    assert_int_equal(verify(forged), FS_AUTH_BAD_SIGNATURE);
+    free(forged);
+    free(tok);
+}
+
+/* The right 32 bytes with one more after them, or without their last. */
+static void test_signature_of_the_wrong_length_is_refused(void **state)
+{
+    (void)state;
+    char *tok = signed_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"alice\"}");
+    unsigned char mac[64];
+    size_t n = signature_bytes(tok, mac);
+
+    for (size_t len = 1; len <= 48; len++) {
+        if (len == n)
+            continue;
+        mac[n] = 0;  /* what an extra byte holds */
+        char *forged = with_signature(tok, mac, len);
+        enum fs_auth_result r = verify(forged);
+        if (r != FS_AUTH_BAD_SIGNATURE)
+            fail_msg("a %zu-byte signature gave %d", len, r);
+        free(forged);
+    }
+    free(tok);
+}
+
+/* Lengths no base64url text of whole bytes can have. */
+static void test_signature_of_impossible_length_is_refused(void **state)
+{
+    (void)state;
+    char *tok = signed_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"alice\"}");
+    size_t len = strlen(tok);
+    char *longer = malloc(len + 8);
+
+    assert_non_null(longer);
+    snprintf(longer, len + 8, "%sAA", tok);  /* 45 characters */
+    assert_int_equal(verify(longer), FS_AUTH_BAD_SIGNATURE);
+    tok[len - 2] = '\0';                     /* 41 characters */
+    assert_int_equal(verify(tok), FS_AUTH_BAD_SIGNATURE);
+    free(longer);
+    free(tok);
+}
+
+/* Base64url has one spelling per value: the last character of a 32-byte
+ * signature carries 4 bits and 2 zero bits; setting those is refused. */
+static void test_second_spelling_of_a_good_signature_is_refused(void **state)
+{
+    (void)state;
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *tok = signed_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"alice\"}");
+    char *last = tok + strlen(tok) - 1;
+    int v = (int)(strchr(abc, *last) - abc);
+
+    assert_int_equal(v & 3, 0);
+    *last = abc[v | 1];
+    assert_int_equal(verify(tok), FS_AUTH_BAD_SIGNATURE);
+    free(tok);
+}
+
+static void test_token_signed_with_a_key_one_byte_shorter_is_refused(
+    void **state)
+{
+    (void)state;
+    char shorter[] = SECRET;
+    shorter[sizeof(shorter) - 2] = '\0';
+    char *tok = signed_token(JWT_ALG_HS256, shorter, "{\"sub\":\"alice\"}");
+    assert_int_equal(verify(tok), FS_AUTH_BAD_SIGNATURE);
+    free(tok);
+    tok = signed_token(JWT_ALG_HS256, SECRET "x", "{\"sub\":\"alice\"}");
+    assert_int_equal(verify(tok), FS_AUTH_BAD_SIGNATURE);
+    free(tok);
+}
+
+/* The header is signed too: changing it keeps nothing of the signature. */
+static void test_tampered_header_is_refused(void **state)
+{
+    (void)state;
+    char *sig = honest_signature();  /* over the libjwt header, sub alice */
+    assert_int_equal(verify_raw("{\"alg\":\"HS256\"}", "{\"sub\":\"alice\"}",
+                                sig), FS_AUTH_BAD_SIGNATURE);
+    free(sig);
+}
+
+/* RFC 7515: base64url without padding. '=' anywhere is not a token. */
+static void test_base64_padding_is_refused(void **state)
+{
+    (void)state;
+    char *tok = signed_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"alice\"}");
+    char *dot1 = strchr(tok, '.'), *dot2 = strrchr(tok, '.');
+    char padded[FS_AUTH_TOKEN_MAX];
+
+    snprintf(padded, sizeof(padded), "%s=", tok);
+    assert_int_equal(verify(padded), FS_AUTH_MALFORMED);
+    snprintf(padded, sizeof(padded), "%s==", tok);
+    assert_int_equal(verify(padded), FS_AUTH_MALFORMED);
+    snprintf(padded, sizeof(padded), "%.*s=%s", (int)(dot1 - tok), tok, dot1);
+    assert_int_equal(verify(padded), FS_AUTH_MALFORMED);
+    snprintf(padded, sizeof(padded), "%.*s=%s", (int)(dot2 - tok), tok, dot2);
+    assert_int_equal(verify(padded), FS_AUTH_MALFORMED);
+    free(tok);
+}
+
+/* The standard alphabet's + and / are not base64url. */
+static void test_standard_base64_alphabet_is_refused(void **state)
+{
+    (void)state;
+    char *tok = signed_token(JWT_ALG_HS256, SECRET, "{\"sub\":\"alice\"}");
+    char *sig = strrchr(tok, '.') + 1;
+
+    sig[0] = '+';
+    assert_int_equal(verify(tok), FS_AUTH_MALFORMED);
+    sig[0] = '/';
+    assert_int_equal(verify(tok), FS_AUTH_MALFORMED);
+    free(tok);
+}
+
+/* ---- typ ----------------------------------------------------------------- */
+
+static void test_typ_jwt_in_any_case_or_absent_is_accepted(void **state)
+{
+    (void)state;
+    const char *headers[] = {"{\"alg\":\"HS256\"}",
+                             "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+                             "{\"typ\":\"jwt\",\"alg\":\"HS256\"}",
+                             "{\"alg\":\"HS256\",\"typ\":\"Jwt\",\"kid\":\"1\"}"};
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        char *tok = hs256_token(headers[i], "{\"sub\":\"alice\"}", SECRET);
+        enum fs_auth_result r = verify(tok);
+        if (r != FS_AUTH_OK)
+            fail_msg("header %s gave %d, expected OK", headers[i], r);
+        free(tok);
+    }
+}
+
+/* libjwt refused another typ; so do we, and a typ that is not a string. */
+static void test_typ_other_than_jwt_is_refused(void **state)
+{
+    (void)state;
+    const char *headers[] = {"{\"alg\":\"HS256\",\"typ\":\"JOSE\"}",
+                             "{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}",
+                             "{\"alg\":\"HS256\",\"typ\":\"\"}",
+                             "{\"alg\":\"HS256\",\"typ\":1}",
+                             "{\"alg\":\"HS256\",\"typ\":null}",
+                             "{\"alg\":\"HS256\",\"typ\":[\"JWT\"]}",
+                             "{\"alg\":\"HS256\",\"typ\":\"JWT\\u0000x\"}",
+                             "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"typ\":\"x\"}"};
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        char *tok = hs256_token(headers[i], "{\"sub\":\"alice\"}", SECRET);
+        enum fs_auth_result r = verify(tok);
+        if (r != FS_AUTH_MALFORMED)
+            fail_msg("header %s gave %d, expected malformed", headers[i], r);
+        free(tok);
+    }
+}
+
+/* ---- minting ------------------------------------------------------------- */
+
+static void test_minted_token_has_the_hs256_jwt_header(void **state)
+{
+    (void)state;
+    char *tok = fs_auth_mint(&auth, "alice", NOW, 60);
+    unsigned char header[128];
+
+    assert_non_null(tok);
+    long n = fs_base64_decode(FS_BASE64_URL, tok, (size_t)(strchr(tok, '.') - tok),
+                              header, sizeof(header) - 1);
+    assert_true(n > 0);
+    header[n] = '\0';
+    assert_string_equal((const char *)header,
+                        "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    free(tok);
+}
+
+/* libjwt, independent of auth.c, accepts it with our secret
+ * (test_minted_token_carries_iat_and_exp) and only with it. */
+static void test_minted_token_fails_libjwt_under_another_key(void **state)
+{
+    (void)state;
+    static const char other[] = "another-secret-entirely";
+    char *tok = fs_auth_mint(&auth, "bob", NOW, 300);
+    jwt_t *jwt = NULL;
+
+    assert_non_null(tok);
+    assert_int_not_equal(jwt_decode(&jwt, tok, (const unsigned char *)other,
+                                    (int)strlen(other)), 0);
+    assert_null(jwt);
+    free(tok);
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+#define VERIFY_THREADS 4
+#define VERIFIES_PER_THREAD 500
+
+struct verifier {
+    const char *header;
+    int accepted;
+};
+
+static void *verify_many(void *arg)
+{
+    struct verifier *v = arg;
+    char user[FS_USER_MAX + 1];
+    for (int i = 0; i < VERIFIES_PER_THREAD; i++)
+        if (fs_auth_verify_header(&auth, v->header, NOW, user) == FS_AUTH_OK &&
+            strcmp(user, "zoe") == 0)
+            v->accepted++;
+    return NULL;
+}
+
+/* One auth serves every HTTP worker thread: no shared state may be
+ * written while verifying. */
+static void test_many_threads_verify_with_one_auth(void **state)
+{
+    (void)state;
+    char *tok = fs_auth_mint(&auth, "zoe", NOW, 60);
+    char header[FS_AUTH_TOKEN_MAX + 16];
+    struct verifier v[VERIFY_THREADS];
+    pthread_t t[VERIFY_THREADS];
+
+    snprintf(header, sizeof(header), "Bearer %s", tok);
+    for (int i = 0; i < VERIFY_THREADS; i++) {
+        v[i] = (struct verifier){.header = header, .accepted = 0};
+        assert_int_equal(pthread_create(&t[i], NULL, verify_many, &v[i]), 0);
+    }
+    for (int i = 0; i < VERIFY_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(v[i].accepted, VERIFIES_PER_THREAD);
+    }
+    free(tok);
+}
+
 /* ---- exp ----------------------------------------------------------------- */
 
 static void test_exp_equal_to_now_is_expired(void **state)
@@ -689,6 +987,19 @@ int main(void)
         cmocka_unit_test(test_hs256_token_without_signature_is_refused),
         cmocka_unit_test(test_altered_signature_is_refused),
         cmocka_unit_test(test_auth_without_secret_refuses_everything),
+        cmocka_unit_test(test_signature_differing_in_the_last_byte_is_refused),
+        cmocka_unit_test(test_signature_of_the_wrong_length_is_refused),
+        cmocka_unit_test(test_signature_of_impossible_length_is_refused),
+        cmocka_unit_test(test_second_spelling_of_a_good_signature_is_refused),
+        cmocka_unit_test(test_token_signed_with_a_key_one_byte_shorter_is_refused),
+        cmocka_unit_test(test_tampered_header_is_refused),
+        cmocka_unit_test(test_base64_padding_is_refused),
+        cmocka_unit_test(test_standard_base64_alphabet_is_refused),
+        cmocka_unit_test(test_typ_jwt_in_any_case_or_absent_is_accepted),
+        cmocka_unit_test(test_typ_other_than_jwt_is_refused),
+        cmocka_unit_test(test_minted_token_has_the_hs256_jwt_header),
+        cmocka_unit_test(test_minted_token_fails_libjwt_under_another_key),
+        cmocka_unit_test(test_many_threads_verify_with_one_auth),
         cmocka_unit_test(test_exp_equal_to_now_is_expired),
         cmocka_unit_test(test_exp_in_the_past_is_expired),
         cmocka_unit_test(test_exp_that_is_not_an_integer_is_malformed),
