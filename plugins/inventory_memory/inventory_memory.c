@@ -70,16 +70,6 @@ struct inv_memory {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int inv_id_ok(const char *s, size_t max)
-{
-    size_t len;
-
-    if (!s)
-        return 0;
-    len = strnlen(s, max + 1);
-    return len >= 1 && len <= max;
-}
-
 static struct inv_sale *inv_sale_find(struct inv_memory *inv,
                                       const char *sale_id)
 {
@@ -174,7 +164,7 @@ static struct inv_entry *inv_entry_new(const char *user_id,
 
     if (!e)
         return NULL;
-    /* Lengths were checked by the caller (inv_id_ok): these fit. */
+    /* The caller checked the lengths (fs_plugin_*_ok): these fit. */
     memcpy(e->booking_id, booking_id, strlen(booking_id) + 1);
     memcpy(e->user_id, user_id, strlen(user_id) + 1);
     e->state = state;
@@ -276,7 +266,7 @@ static enum fs_status inventory_memory_counts(void *ctx, const char *sale_id,
 {
     struct inv_sale *s;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !out)
+    if (!fs_plugin_id_ok(sale_id) || !out)
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
     if (!s)
@@ -293,8 +283,8 @@ static enum fs_status inv_rebuild_entry(struct inv_sale *s,
 {
     struct inv_entry *e;
 
-    if (!inv_id_ok(h->booking_id, FS_ID_MAX) ||
-        !inv_id_ok(h->user_id, FS_USER_MAX) ||
+    if (!fs_plugin_id_ok(h->booking_id) ||
+        !fs_plugin_user_ok(h->user_id) ||
         (h->state != FS_STATE_HOLD && h->state != FS_STATE_BOOKED))
         return FS_INVALID;
     /* Storage guarantees one active booking per user and unique ids; if it
@@ -328,7 +318,7 @@ static enum fs_status inventory_memory_rebuild(void *ctx, const char *sale_id,
     enum fs_status st = FS_OK;
     size_t i;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || inventory < 0 || (n && !entries))
+    if (!fs_plugin_id_ok(sale_id) || inventory < 0 || (n && !entries))
         return FS_INVALID;
     if (inv_sale_find(inv, sale_id))
         return FS_CONFLICT;
@@ -406,8 +396,8 @@ static enum fs_status inventory_memory_reserve(void *ctx, const char *sale_id,
     struct inv_sale *s;
     enum fs_status st;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !inv_id_ok(user_id, FS_USER_MAX) ||
-        !inv_id_ok(booking_id, FS_ID_MAX))
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_user_ok(user_id) ||
+        !fs_plugin_id_ok(booking_id))
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
     if (!s)
@@ -426,7 +416,7 @@ static enum fs_status inventory_memory_confirm(void *ctx, const char *sale_id,
     struct inv_entry *e;
     enum fs_status st = FS_OK;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !inv_id_ok(booking_id, FS_ID_MAX))
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_id_ok(booking_id))
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
     if (!s)
@@ -452,7 +442,7 @@ static enum fs_status inventory_memory_release(void *ctx, const char *sale_id,
     struct inv_entry *e;
     enum fs_status st = FS_OK;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !inv_id_ok(booking_id, FS_ID_MAX))
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_id_ok(booking_id))
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
     if (!s)
@@ -502,7 +492,7 @@ static enum fs_status inventory_memory_expire_due(void *ctx,
 
     if (n)
         *n = 0;
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !n || (max && !out))
+    if (!fs_plugin_id_ok(sale_id) || !n || (max && !out))
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
     if (!s)
@@ -522,7 +512,7 @@ static enum fs_status inventory_memory_lookup(void *ctx, const char *sale_id,
     struct inv_sale *s;
     struct inv_entry *e;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !inv_id_ok(booking_id, FS_ID_MAX) ||
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_id_ok(booking_id) ||
         !out)
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
@@ -544,7 +534,7 @@ static enum fs_status inventory_memory_set_inventory(void *ctx,
     struct inv_sale *s;
     enum fs_status st = FS_OK;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || inventory < 0)
+    if (!fs_plugin_id_ok(sale_id) || inventory < 0)
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);
     if (!s)
@@ -567,7 +557,7 @@ static enum fs_status inventory_memory_find_user(void *ctx, const char *sale_id,
     struct inv_sale *s;
     struct inv_entry *e;
 
-    if (!inv_id_ok(sale_id, FS_ID_MAX) || !inv_id_ok(user_id, FS_USER_MAX) ||
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_user_ok(user_id) ||
         !booking_id)
         return FS_INVALID;
     s = inv_sale_find(ctx, sale_id);

@@ -435,6 +435,26 @@ static void test_reserve_refuses_malformed_ids(void **state)
     assert_counts(t, SALE, 10, 10, 0, 0);
 }
 
+/* fs_plugin.h's grammar: sale and booking ids are [A-Za-z0-9._-]. (Braces
+ * would also split a Redis hash tag {sale-id}.) */
+static void test_ids_outside_the_id_grammar_are_refused_and_nothing_written(
+    void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold bad_id = entry("b{1}", "alice", FS_STATE_HOLD, FAR_FUTURE);
+    struct fs_sale_counts c;
+
+    assert_int_equal(t->ops->rebuild(t->ctx, SALE, 10, &bad_id, 1),
+                     FS_INVALID);
+    assert_int_equal(t->ops->rebuild(t->ctx, "a}b", 1, NULL, 0), FS_INVALID);
+    assert_int_equal(t->ops->counts(t->ctx, SALE, &c), FS_NOT_FOUND);
+    assert_stores_nothing(t);
+    make_sale(t, SALE, 10);
+    assert_int_equal(reserve(t, "alice", "b 1", FAR_FUTURE), FS_INVALID);
+    assert_int_equal(reserve(t, "alice", "b/1", FAR_FUTURE), FS_INVALID);
+    assert_counts(t, SALE, 10, 10, 0, 0);
+}
+
 static void test_reserve_accepts_ids_of_maximum_length(void **state)
 {
     struct contract *t = *state;
@@ -1193,6 +1213,7 @@ static const struct {
     C(test_reserve_refuses_when_sold_out),
     C(test_reserve_checks_duplicate_before_sold_out),
     C(test_reserve_refuses_malformed_ids),
+    C(test_ids_outside_the_id_grammar_are_refused_and_nothing_written),
     C(test_reserve_accepts_ids_of_maximum_length),
     C(test_reserve_keeps_any_bytes_of_a_user_id),
     C(test_reserve_lets_user_book_again_after_release),

@@ -737,25 +737,6 @@ static void test_wrong_or_missing_password_is_unavailable_with_a_reason(
 
 /* ---- what Redis adds to the contract ------------------------------------ */
 
-static void test_ids_outside_the_id_grammar_are_refused_and_nothing_written(
-    void **state)
-{
-    struct inv_test *t = *state;
-    struct fs_hold bad_id = entry("b{1}", "alice", FS_STATE_HOLD, FAR_FUTURE);
-    struct fs_sale_counts c;
-
-    /* Braces would split a sale's hash tag {sale-id}. */
-    assert_int_equal(t->a.ops->rebuild(t->a.f.ctx, SALE, 10, &bad_id, 1),
-                     FS_INVALID);
-    assert_int_equal(t->a.ops->rebuild(t->a.f.ctx, "a}b", 1, NULL, 0),
-                     FS_INVALID);
-    assert_int_equal(t->a.ops->counts(t->a.f.ctx, SALE, &c), FS_NOT_FOUND);
-    assert_int_equal(admin_dbsize(), 0);
-    make_sale(t, SALE, 10);
-    assert_int_equal(reserve(t, "alice", "b 1", FAR_FUTURE), FS_INVALID);
-    assert_counts(t, SALE, 10, 10, 0, 0);
-}
-
 static void test_expire_due_reports_the_earliest_expiry_first(void **state)
 {
     struct inv_test *t = *state;
@@ -960,7 +941,6 @@ int main(void)
         B(test_password_in_the_url_authenticates),
         B(test_acl_user_with_encoded_password_and_database_works),
         B(test_wrong_or_missing_password_is_unavailable_with_a_reason),
-        T(test_ids_outside_the_id_grammar_are_refused_and_nothing_written),
         T(test_expire_due_reports_the_earliest_expiry_first),
         T(test_confirm_takes_the_hold_off_the_expiry_index),
         P(test_a_pool_of_one_connection_serves_sixteen_threads,
