@@ -13,7 +13,8 @@
 #     bash tests/fuzz/run.sh [SECONDS] [TARGET...]
 # SECONDS per target (default $FUZZ_SECONDS or 30); TARGETs default to all.
 # FUZZ_WORK=dir keeps builds, corpora and logs there (default: a temp dir,
-# removed at the end unless something failed).
+# removed at the end unless something failed). FUZZ_JOBS targets run at
+# once (default: the number of CPUs), each on one core.
 #
 # Each target runs on a COPY of its seed corpus (tests/fuzz/corpus/<target>/),
 # so CI never grows the committed one. Any crash, leak, UBSan report or
@@ -34,9 +35,13 @@ all_targets=(fuzz_ids fuzz_auth fuzz_message fuzz_config fuzz_json_body
              fuzz_http_request fuzz_policy)
 targets=("${@:-${all_targets[@]}}")
 CC=${CC:-clang}
+jobs=${FUZZ_JOBS:-$(nproc)}
 
 case $seconds in
 ''|*[!0-9]*) echo "run.sh: SECONDS must be a whole number, got '$seconds'" >&2; exit 2;;
+esac
+case $jobs in
+''|0|*[!0-9]*) echo "run.sh: FUZZ_JOBS must be a whole number above 0, got '$jobs'" >&2; exit 2;;
 esac
 for tool in "$CC" pkg-config base64; do
     command -v "$tool" >/dev/null || {
@@ -125,8 +130,19 @@ for t in "${targets[@]}"; do
     echo "run.sh: building $t"
     build "$t"
 done
+# Up to $jobs targets at once; each one's lines come out as it finishes.
+running=0
 for t in "${targets[@]}"; do
-    run_one "$t" || failed=1
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+    fi
+    run_one "$t" &
+    running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
 done
 if [ "$failed" -ne 0 ]; then
     echo "run.sh: FAILED; builds, corpora and logs kept in $work"
