@@ -12,9 +12,9 @@
  * on its own, so the token never appears in a URL. Scripts send
  * "Authorization: Bearer <token>". Nothing here logs or echoes a credential.
  *
- * The module answers with civetweb directly rather than through http_api.c's
- * request struct: http_api.c only routes "/admin..." here, and the two files
- * share nothing but struct fs_http.
+ * The module answers through http_reply.c rather than http_request.h's
+ * request struct: http_api.c only routes "/admin..." here, and the two share
+ * nothing but struct fs_http.
  */
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,8 +1,9 @@
 /*
  * fuzz_http_request.c - whole requests through the real handler of
- * src/http_api.c (routing, path splitting, id checks, authentication, body
- * limits and parsing, the error shape) on the fake civetweb of
- * http_harness.c, which checks the invariants every answer must meet.
+ * src/http_api.c and src/http_request.c (routing, path splitting, id
+ * checks, authentication, body limits and parsing, the error shape) on the
+ * fake civetweb of http_harness.c, which checks the invariants every answer
+ * must meet.
  *
  * Input: two control bytes, then an HTTP/1.1-like text:
  *     METHOD SP URI LF  (Name ": " value LF)*  LF  body

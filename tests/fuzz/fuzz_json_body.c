@@ -1,7 +1,8 @@
 /*
  * fuzz_json_body.c - the request bodies of the booking API, through the real
- * handler of src/http_api.c (read_body, json_too_deep, parse_json_body,
- * expect_status_body) on the fake civetweb of http_harness.c.
+ * handler of src/http_api.c and src/http_request.c (read_body, json_too_deep,
+ * parse_json_body, expect_status_body) on the fake civetweb of
+ * http_harness.c.
  *
  * Every input is sent as the body of the three routes that read one, with a
  * valid token so that authentication passes and the body decides:
@@ -26,7 +27,7 @@
 
 #define SECRET "fuzz-secret-0123456789abcdef"
 #define BODY_MAX 4096
-#define DEPTH_MAX 16 /* http_api.c's JSON_DEPTH_MAX */
+#define DEPTH_MAX 16 /* http_request.c's JSON_DEPTH_MAX */
 
 static char authorization[FS_AUTH_TOKEN_MAX + 16];
 

@@ -2,8 +2,10 @@
  * http_harness.c - the fake civetweb and the fake booking service that let
  * the fuzz targets call src/http_api.c's handler directly (see the header).
  *
- * Only the mg_* functions http_api.c uses are faked; if it starts using
- * another one, the fuzz build fails to link and this file gains it.
+ * Only the mg_* functions the HTTP layer (http_api.c and the files split
+ * from it: http_request.c, http_policy.c, http_events.c, http_reply.c) uses
+ * are faked; if it starts using another one, the fuzz build fails to link
+ * and this file gains it.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,14 +1,14 @@
 /*
- * http_harness.h - drives the real request handler of src/http_api.c
- * without a network: a fake civetweb (the mg_* functions http_api.c calls)
- * and a fake booking service behind it.
+ * http_harness.h - drives the real request handler of src/http_api.c (and
+ * the files split from it) without a network: a fake civetweb (the mg_*
+ * functions the HTTP layer calls) and a fake booking service behind it.
  *
  * fs_http_start() runs unchanged; the fake mg_set_request_handler() keeps
  * the handler it registers, and fuzz_http_run() calls it with a fake
  * connection holding the fuzzer's request. The fake service answers what
  * fuzz_http_set_outcome() says and checks that everything the HTTP layer
  * hands it was validated first. The policy engine (src/policy.c), the event
- * streams (src/events.c) and the two backend reads http_api.c makes are
+ * streams (src/events.c) and the two backend reads the HTTP layer makes are
  * faked the same way: the verdict is fuzz_http_set_policy()'s, and a
  * stream's booking moves one state on at each re-read until it is final.
  *
