@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,18 @@ void fixture_open(struct plugin_fixture *f, const char *file,
 
 void fixture_create(struct plugin_fixture *f, const void *config)
 {
+    f->ctx = fixture_create_another(f, config);
+}
+
+void *fixture_create_another(const struct plugin_fixture *f,
+                             const void *config)
+{
     char err[512] = "";
-    if (f->plugin->create(&test_host, config, &f->ctx, err, sizeof(err)) != 0)
+    void *ctx = NULL;
+
+    if (f->plugin->create(&test_host, config, &ctx, err, sizeof(err)) != 0)
         fail_msg("%s create failed: %s", f->plugin->name, err);
+    return ctx;
 }
 
 void fixture_close(struct plugin_fixture *f)
@@ -76,4 +86,53 @@ void fixture_close(struct plugin_fixture *f)
     if (f->handle)
         dlclose(f->handle);
     memset(f, 0, sizeof(*f));
+}
+
+const struct fs_option *fixture_option(const struct fs_plugin *p,
+                                      const char *name)
+{
+    const struct fs_option *o;
+
+    for (o = p->options; o && o->type != FS_OPT_END; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    fail_msg("option %s is not declared", name);
+    return NULL;
+}
+
+void fixture_option_set(const struct fs_plugin *p, void *config,
+                        const char *name, const char *value)
+{
+    const struct fs_option *o = fixture_option(p, name);
+    char *field = (char *)config + o->offset;
+
+    switch (o->type) {
+    case FS_OPT_STRING:
+    case FS_OPT_PATH:
+        memcpy(field, &value, sizeof(value));
+        break;
+    case FS_OPT_INT: {
+        int64_t v = value ? strtoll(value, NULL, 10) : 0;
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case FS_OPT_BOOL: {
+        int v = value && strcmp(value, "true") == 0;
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    default:
+        fail_msg("option %s has an unknown type", name);
+    }
+}
+
+void *fixture_config_defaults(const struct fs_plugin *p)
+{
+    const struct fs_option *o;
+    void *config = calloc(1, p->config_size ? p->config_size : 1);
+
+    assert_non_null(config);
+    for (o = p->options; o && o->type != FS_OPT_END; o++)
+        fixture_option_set(p, config, o->name, o->default_value);
+    return config;
 }
