@@ -4,7 +4,7 @@ Debian packages no MongoDB server, so the integration and end-to-end tests
 run on CongoDB, the MongoDB wire-protocol server in JavaScript shipped by the
 npm package @push.rocks/smartmongo (pinned in mongo/package.json), started by
 mongo/server.js on Debian's nodejs. Data lives in memory: a restart starts
-empty. mongo/server.js also enforces unique and unique-partial indexes,
+empty, unless dump_path is given (below). mongo/server.js also enforces unique and unique-partial indexes,
 which CongoDB 2.2.0 records but does not enforce (see the shim there).
 
 API (Python 3 standard library only):
@@ -18,12 +18,19 @@ API (Python 3 standard library only):
         mongo.start()                     # again, on the same port, empty
         mongo.freeze(); mongo.thaw()      # SIGSTOP / SIGCONT: a hung server
         mongo.restart()                   # stop() then start()
+        mongo.stop(); mongo.start()       # with dump_path: the data is kept
         mongo.log_tail()                  # last lines of its stdout+stderr
     # leaving the block stops it (SIGTERM, then SIGKILL after a bound),
     # also when the block raised; stop() is idempotent.
 
-    MongoServer(port=0, host="127.0.0.1", runtime_dir=None, log_path=None)
+    MongoServer(port=0, host="127.0.0.1", runtime_dir=None, log_path=None,
+                dump_path=None)
       port 0 takes a free port on the first start; later starts reuse it.
+      dump_path: a file where the server writes all its data when stop()
+      ends it (SIGTERM) and which start() reads back, so that a stop and a
+      start keep the data, as a MongoDB server's would. kill() writes
+      nothing: what changed since the last stop() is lost. See "THE DUMP"
+      in mongo/server.js for why CongoDB's own storage options do not do.
     ensure_installed(runtime_dir=None) -> path of node_modules
 
 start() raises MongoServerError with the reason and the server's log tail
@@ -92,8 +99,9 @@ class MongoServer:
     """One CongoDB process on 127.0.0.1; see the module's docstring."""
 
     def __init__(self, port=0, host="127.0.0.1", runtime_dir=None,
-                 log_path=None):
+                 log_path=None, dump_path=None):
         self.host = host
+        self.dump_path = dump_path
         self.port = port
         self.runtime_dir = runtime_dir
         self._own_log = log_path is None
@@ -125,12 +133,14 @@ class MongoServer:
             return self
         if self._modules is None:
             self._modules = ensure_installed(self.runtime_dir)
+        argv = ["node", SERVER_JS, "--modules", self._modules,
+                "--port", str(self.port), "--host", self.host]
+        if self.dump_path:
+            argv += ["--dump", self.dump_path]
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                ["node", SERVER_JS, "--modules", self._modules,
-                 "--port", str(self.port), "--host", self.host],
-                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+                argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
         finally:
             log.close()
         ready = self._read_ready_line()
@@ -169,7 +179,9 @@ class MongoServer:
                 log.flush()
 
     def stop(self):
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; idempotent."""
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; idempotent. With a
+        dump_path, raises MongoServerError when the server did not exit 0
+        (its dump was then not written)."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -183,6 +195,10 @@ class MongoServer:
                 proc.wait(STOP_TIMEOUT)
         if proc.stdout:
             proc.stdout.close()
+        if self.dump_path and proc.returncode != 0:
+            raise MongoServerError(
+                "CongoDB ended with %s, so its dump %s was not written; its "
+                "log:\n%s" % (proc.returncode, self.dump_path, self.log_tail()))
 
     def kill(self):
         """The server goes away at once (SIGKILL): no goodbye to clients."""

@@ -10,7 +10,8 @@ API
         rmq.port                       # the AMQP port (free port picked at start)
         rmq.stop()                     # graceful stop (SIGTERM to the node);
                                        #   data stays, the port goes dark
-        rmq.start()                    # start again on the same port and data
+        rmq.start()                    # start again on the same AMQP port and
+                                       #   data (a new distribution port)
         rmq.restart()                  # stop() + start()
         rmq.is_running()               # the node process is alive
         rmq.log_tail(n=40)             # last lines of the node's logs, for errors
@@ -136,6 +137,11 @@ class RabbitMQServer:
         if not os.access(server, os.X_OK):
             raise RabbitMQError("%s not found: install the rabbitmq-server "
                                 "package" % server)
+        # Only the AMQP port must stay the same across a restart (clients
+        # reconnect to it); the Erlang distribution port is picked afresh,
+        # since a busy test machine may have handed the old one out as an
+        # ephemeral port while the node was down.
+        self.dist_port = free_port()
         out = open(os.path.join(self.dir, "log", "stdout.log"), "ab")
         try:
             self.proc = subprocess.Popen(

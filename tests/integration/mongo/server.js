@@ -2,10 +2,27 @@
 // (from @push.rocks/smartmongo, see package.json), for the integration tests.
 //
 // Usage: node server.js --modules DIR/node_modules [--port N] [--host H]
+//                       [--dump FILE]
 //
 // Port 0 takes a free port. Once listening it prints one line to stdout,
 //   {"ready":true,"port":N,"uri":"mongodb://H:N"}
-// and it exits 0 on SIGTERM or SIGINT. Data lives in memory only.
+// and it exits 0 on SIGTERM or SIGINT. Data lives in memory, and without
+// --dump a restart starts empty.
+//
+// THE DUMP (--dump FILE), for tests that stop and start the server. CongoDB
+// 2.2.0 has two ways to keep data on disk and neither fits: its
+// FileStorageAdapter reads and rewrites a collection's whole JSON file on
+// every write (slow under a crowd, and two writes to one collection that
+// interleave across its awaits can lose one), and its MemoryStorageAdapter's
+// persistPath writes plain JSON, which keeps no BSON type but ObjectId and
+// none of the shim's partial unique indexes. So this launcher does it: on
+// SIGTERM or SIGINT, once the server has closed every connection, all
+// databases, collections, indexes and the shim's unique indexes go to FILE
+// as canonical Extended JSON (bson's EJSON: types kept), written to
+// FILE.tmp, fsynced and renamed over FILE; at start, FILE, if it exists, is
+// loaded before the port opens. Writes cost nothing extra. This models a
+// server stopped and started gracefully: after SIGKILL, what changed since
+// the last graceful stop is lost, so kill tests must not use it.
 //
 // THE SHIM. CongoDB 2.2.0 records unique indexes but does not enforce them:
 // a second document with the same unique key is accepted on insert and on
@@ -28,16 +45,18 @@
 // no other command can slip between them. Not covered (unused by flashsaled):
 // refusing createIndexes over existing duplicates, sparse indexes, collation.
 import { pathToFileURL } from 'node:url';
+import fs from 'node:fs';
 import path from 'node:path';
 
 function parseArgs(argv) {
-    const args = { port: 0, host: '127.0.0.1', modules: null };
+    const args = { port: 0, host: '127.0.0.1', modules: null, dump: null };
     for (let i = 0; i < argv.length; i += 2) {
         const [key, value] = [argv[i], argv[i + 1]];
         if (value === undefined) throw new Error(`${key} needs a value`);
         if (key === '--port') args.port = Number(value);
         else if (key === '--host') args.host = value;
         else if (key === '--modules') args.modules = value;
+        else if (key === '--dump') args.dump = value;
         else throw new Error(`unknown argument ${key}`);
     }
     if (!args.modules) throw new Error('--modules DIR/node_modules is required');
@@ -175,6 +194,66 @@ function installUniqueShim(server, QueryEngine) {
         }
         return reply;
     };
+
+    // For the dump: the unique indexes as [ns, list] pairs, and putting
+    // them back (with the keys of the documents already loaded).
+    return {
+        uniqueIndexes: () => [...unique.entries()],
+        restoreUnique(entries) {
+            for (const [ns, list] of entries) {
+                unique.set(ns, list);
+                const dot = ns.indexOf('.');
+                const [db, coll] = [ns.slice(0, dot), ns.slice(dot + 1)];
+                const docs = storage.databases?.get(db)?.get(coll);
+                for (const doc of docs ? docs.values() : [])
+                    claim(db, coll, doc, doc._id);
+            }
+        },
+    };
+}
+
+// ---- the dump (see the header) ----------------------------------------------
+
+function snapshot(storage, shim) {
+    const databases = {};
+    const indexes = {};
+    for (const [db, colls] of storage.databases) {
+        databases[db] = {};
+        for (const [coll, docs] of colls)
+            databases[db][coll] = [...docs.values()];
+    }
+    for (const [db, colls] of storage.indexes)
+        indexes[db] = Object.fromEntries(colls);
+    return { databases, indexes, unique: shim.uniqueIndexes() };
+}
+
+function writeDump(file, EJSON, storage, shim) {
+    const text = EJSON.stringify(snapshot(storage, shim), { relaxed: false });
+    const tmp = `${file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+        fs.writeSync(fd, text);
+        fs.fsyncSync(fd);
+    } finally {
+        fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+}
+
+// Relaxed parsing gives numbers back as JS numbers, as CongoDB holds them
+// (its BSON decoding promotes int32, int64 and double to numbers).
+function loadDump(file, EJSON, storage, shim) {
+    if (!fs.existsSync(file)) return;
+    const data = EJSON.parse(fs.readFileSync(file, 'utf8'), { relaxed: true });
+    for (const [db, colls] of Object.entries(data.databases)) {
+        const byColl = new Map();
+        for (const [coll, docs] of Object.entries(colls))
+            byColl.set(coll, new Map(docs.map((d) => [d._id.toHexString(), d])));
+        storage.databases.set(db, byColl);
+    }
+    for (const [db, colls] of Object.entries(data.indexes))
+        storage.indexes.set(db, new Map(Object.entries(colls)));
+    shim.restoreUnique(data.unique);
 }
 
 // ---- main -------------------------------------------------------------------
@@ -186,19 +265,26 @@ async function main() {
     // The package's main module reaches for a real mongod; the wire server
     // lives on its own under dist_ts/congodb/.
     const congo = await import(pathToFileURL(entry).href);
+    // The same module file CongoDB imports, so ObjectIds are its own class.
+    const { EJSON } = await import(pathToFileURL(path.join(
+        path.resolve(args.modules), 'bson', 'lib', 'bson.node.mjs')).href);
     const server = new congo.CongoServer({ port: args.port, host: args.host });
-    installUniqueShim(server, congo.QueryEngine);
+    const shim = installUniqueShim(server, congo.QueryEngine);
+    if (args.dump) loadDump(args.dump, EJSON, server.getStorage(), shim);
+    // Before the ready line: a SIGTERM right after it must find the handler
+    // (without one, node dies at once and the dump is never written).
+    const stop = async () => {
+        await server.stop();
+        if (args.dump) writeDump(args.dump, EJSON, server.getStorage(), shim);
+        process.exit(0);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
     await server.start();
     const port = server.server.address().port;
     process.stdout.write(JSON.stringify({
         ready: true, port, uri: `mongodb://${args.host}:${port}`,
     }) + '\n');
-    const stop = async () => {
-        await server.stop();
-        process.exit(0);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
 }
 
 main().catch((err) => {
