@@ -4,69 +4,17 @@ here on a free port (tests/integration/*_server.py). Covers a whole booking,
 two daemons sharing one contended sale (no oversell, no duplicate, nothing
 lost), a backend going away (503 with Retry-After, /readyz naming it,
 recovery without a restart) and Redis losing its data (inventory rebuilt
-from storage)."""
+from storage). Three daemons with one killed mid-sale are in
+tests/faults/test_three_daemons.py; the servers are real_backends.py's."""
 
-import itertools
-import os
-import sys
 import threading
 
 import harness
+import real_backends
 from harness import note, token_for
 
-sys.path.insert(0, os.path.join(harness.SRCDIR, "tests", "integration"))
-from mongo_server import MongoServer  # noqa: E402
-from rabbitmq_server import RabbitMQServer  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
 
-_names = itertools.count(1)
-
-
-class RealBackends(harness.DaemonTestCase):
-    START_DAEMON = False
-    servers = None
-
-    @classmethod
-    def setUpClass(cls):
-        # One set of servers for the file: RabbitMQ takes seconds to boot.
-        # Each test isolates itself with its own queue, key prefix and
-        # database. A server that cannot start fails the tests, never skips.
-        cls.redis = RedisServer()
-        cls.rabbit = RabbitMQServer()
-        cls.mongo = MongoServer()
-        cls.redis.start()
-        cls.rabbit.start()
-        cls.mongo.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in (cls.mongo, cls.rabbit, cls.redis):
-            try:
-                s.close() if hasattr(s, "close") else s.stop()
-            except Exception as e:  # noqa: BLE001 - best effort cleanup
-                sys.stderr.write("stopping %r: %r\n" % (s, e))
-
-    def setUp(self):
-        super().setUp()
-        n = next(_names)
-        self.ns = "t%d_%d" % (os.getpid(), n)
-        if not self.redis.running:
-            self.redis.restart()
-
-    def plugin_lines(self):
-        return (
-            "  queue: { name: rabbitmq, url: %s, queue: %s }"
-            % (harness.yaml_scalar(self.rabbit.url), self.ns),
-            "  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
-            % (harness.yaml_scalar(self.redis.url()), self.ns),
-            "  storage: { name: mongo, uri: %s, database: %s, write_concern: 1,"
-            " timeout_ms: 1500 }" % (harness.yaml_scalar(self.mongo.uri), self.ns),
-        )
-
-    def real_daemon(self, sales, threads=64):
-        return self.start_daemon(sales, http_threads=threads,
-                                 plugin_lines=self.plugin_lines())
-
+class RealBackends(real_backends.RealBackendsCase):
     def test_a_whole_booking_on_the_real_backends(self):
         d = self.real_daemon([{"id": "real", "inventory": 3, "hold_seconds": 300}])
         c = self.client(d)
@@ -237,76 +185,6 @@ class RealBackends(harness.DaemonTestCase):
         self.assertEqual(view["available"] + view["held"] + view["booked"], 5, view)
         note("storage frozen: 503 + /readyz names storage; thawed: %s, bob %s"
              % (view, b["status"]))
-
-    def test_three_daemons_one_killed_mid_sale_keep_every_invariant(self):
-        inventory, per_daemon = 50, 120
-        sales = [{"id": "trio", "inventory": inventory, "hold_seconds": 300}]
-        daemons = [self.real_daemon(sales, threads=40) for _ in range(3)]
-        accepted, unknown = {}, set()
-        lock = threading.Lock()
-        victim = daemons[1]
-        answered = [0]
-
-        def post_to(d):
-            def post(client, user):
-                try:
-                    r = client.book("trio", token_for(user))
-                    body = r.json
-                except Exception:  # noqa: BLE001 - the kill cuts answers short
-                    with lock:
-                        unknown.add(user)
-                    return None
-                with lock:
-                    if r.status == 202:
-                        accepted[user] = body["booking_id"]
-                    elif r.status not in (409, 503):
-                        return AssertionError("%s: %r" % (user, r))
-                    if d is victim:
-                        answered[0] += 1
-                        if answered[0] == per_daemon // 3:
-                            victim.kill()  # SIGKILL mid-sale
-                return None
-            return post
-
-        results = []
-        ts = [threading.Thread(target=lambda d=d, i=i: results.extend(harness.parallel(
-            post_to(d), ["d%d-u%04d" % (i, k) for k in range(per_daemon)], 16, d.port)))
-            for i, d in enumerate(daemons)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        self.assertEqual([r for r in results if isinstance(r, Exception)], [])
-        self.assertFalse(victim.alive(), "the victim was killed")
-        victim.start(new_port=True)
-        c = self.client(daemons[0])
-        # Users whose answer the kill swallowed learn their fate by asking.
-        unresolved = 0  # refused as sold out: they may hold an item we cannot see
-        for user in sorted(unknown):
-            r = c.book("trio", token_for(user))
-            if r.status in (202, 409) and r.json.get("booking_id"):
-                accepted[user] = r.json["booking_id"]
-            else:
-                self.assertError(r, 409, "sold_out")
-                unresolved += 1
-
-        def settle(client, item):
-            user, bid = item
-            return harness.wait_booking(client, "trio", bid, token_for(user), timeout=30)
-
-        items = sorted(accepted.items())
-        settled = harness.parallel(settle, items, 16, daemons[2].port)
-        self.assertEqual([s for s in settled if isinstance(s, Exception)], [],
-                         "bookings lost or stuck")
-        holds = sum(s["status"] == "hold" for s in settled)
-        for d in daemons:
-            view = self.sale_view(self.client(d), "trio")
-            self.assertEqual(view["available"] + view["held"] + view["booked"], inventory, view)
-            self.assertLessEqual(view["held"], inventory, view)
-            self.assertGreaterEqual(view["held"], holds, "counts match the bookings")
-            self.assertLessEqual(view["held"], holds + unresolved, "counts match the bookings")
-        note("3 daemons, one SIGKILLed mid-sale and restarted: %d accepted, %d hold, %s"
-             % (len(accepted), holds, view))
 
 
 if __name__ == "__main__":
