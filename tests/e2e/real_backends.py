@@ -19,6 +19,16 @@ from redis_server import RedisServer  # noqa: E402
 _names = itertools.count(1)
 
 
+def stop_servers(*servers):
+    """Stops each server, best effort: one that fails to stop is reported
+    and the others are still stopped."""
+    for s in servers:
+        try:
+            s.close() if hasattr(s, "close") else s.stop()
+        except Exception as e:  # noqa: BLE001 - best effort cleanup
+            sys.stderr.write("stopping %r: %r\n" % (s, e))
+
+
 class RealBackendsCase(harness.DaemonTestCase):
     START_DAEMON = False
     servers = None
@@ -37,11 +47,7 @@ class RealBackendsCase(harness.DaemonTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for s in (cls.mongo, cls.rabbit, cls.redis):
-            try:
-                s.close() if hasattr(s, "close") else s.stop()
-            except Exception as e:  # noqa: BLE001 - best effort cleanup
-                sys.stderr.write("stopping %r: %r\n" % (s, e))
+        stop_servers(cls.mongo, cls.rabbit, cls.redis)
 
     def setUp(self):
         super().setUp()

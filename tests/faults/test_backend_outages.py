@@ -56,6 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
+import real_backends  # noqa: E402
 from harness import note, token_for  # noqa: E402
 from mongo_server import MongoServer  # noqa: E402
 from rabbitmq_server import RabbitMQServer  # noqa: E402
@@ -280,11 +281,7 @@ class BackendOutages(harness.DaemonTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for s in (cls.mongo, cls.rabbit, cls.redis):
-            try:
-                s.close() if hasattr(s, "close") else s.stop()
-            except Exception as e:  # noqa: BLE001 - best effort cleanup
-                sys.stderr.write("stopping %r: %r\n" % (s, e))
+        real_backends.stop_servers(cls.mongo, cls.rabbit, cls.redis)
         for name in os.listdir(cls.tmp):
             os.unlink(os.path.join(cls.tmp, name))
         os.rmdir(cls.tmp)
