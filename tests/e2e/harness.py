@@ -41,11 +41,22 @@ SECRET = "a-test-secret-of-enough-length"
 HOST = "127.0.0.1"
 USER_AGENT = "flashsaled-e2e/1.0"
 
-# Bounds. Overridable for slow (sanitizer, valgrind) builds.
-READY_TIMEOUT = float(os.environ.get("FS_E2E_READY_TIMEOUT", "15"))
-STOP_TIMEOUT = float(os.environ.get("FS_E2E_STOP_TIMEOUT", "5"))
-HTTP_TIMEOUT = float(os.environ.get("FS_E2E_HTTP_TIMEOUT", "10"))
-POLL_TIMEOUT = float(os.environ.get("FS_E2E_POLL_TIMEOUT", "10"))
+# Every bound below, and every bound a test derives from them with scaled(),
+# is multiplied by FS_TIMEOUT_SCALE: CI raises it for the sanitizer build,
+# whose daemon is several times slower. The bounds only catch a hang; no test
+# fails because something was slow but finished.
+TIMEOUT_SCALE = float(os.environ.get("FS_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds):
+    """A hang bound of `seconds` on a normal build, stretched for slow ones."""
+    return seconds * TIMEOUT_SCALE
+
+
+READY_TIMEOUT = scaled(float(os.environ.get("FS_E2E_READY_TIMEOUT", "15")))
+STOP_TIMEOUT = scaled(float(os.environ.get("FS_E2E_STOP_TIMEOUT", "5")))
+HTTP_TIMEOUT = scaled(float(os.environ.get("FS_E2E_HTTP_TIMEOUT", "10")))
+POLL_TIMEOUT = scaled(float(os.environ.get("FS_E2E_POLL_TIMEOUT", "10")))
 POLL_INTERVAL = 0.02
 LOG_TAIL_LINES = 80
 
@@ -277,6 +288,28 @@ def raw_exchange(port, data, read_timeout=3.0, half_close=True):
 # ---- the daemon ------------------------------------------------------------
 
 _REAPERS = []
+_DAEMONS = []  # every Daemon made in this process, for the exit checks
+
+# How a daemon process ended, as the harness saw it. Only END_KILL (the test
+# killed it, as a crash would) may end with any status; a SIGTERM must end in
+# exit 0 (DESIGN: "SIGTERM ... exit 0 within a few seconds"), and under the
+# sanitizers a leak or an error found at shutdown makes that status non-zero.
+END_TERM = "after SIGTERM"
+END_KILL = "SIGKILLed by the test"
+END_HUNG = "ignored SIGTERM and was SIGKILLed"
+END_DIED = "died on its own"
+
+_SANITIZER_RE = re.compile(r"^==\d+==(ERROR|WARNING): |runtime error: |^SUMMARY: \w+Sanitizer",
+                           re.M)
+
+
+def sanitizer_report(text, max_lines=150):
+    """The first AddressSanitizer/LeakSanitizer/UBSan report in `text`, or None."""
+    m = _SANITIZER_RE.search(text)
+    if m is None:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    return "\n".join(text[start:].splitlines()[:max_lines])
 
 
 @atexit.register
@@ -381,12 +414,15 @@ class Daemon:
         self.port = None
         self.proc = None
         self.exit_codes = []
+        self.ends = []        # (how, status, log offset of that run), one per process
         self.log_text = None  # kept after close(), for the failure report
         self._reaper = None
         self._ended_by_us = False
-        self.died = None  # exit status if it ended without us asking
-        self.needed_sigkill = False
+        self._end_recorded = True
+        self._log_from = 0
+        self._checked = 0     # ends already reported by exit_problems()
         self.write_config(free_port())
+        _DAEMONS.append(self)
 
     def write_config(self, port):
         self.port = port
@@ -404,8 +440,11 @@ class Daemon:
             raise DaemonError("daemon not found at %s (set FS_DAEMON)" % DAEMON)
         if new_port:
             self.write_config(free_port())
+        self.check_died()
         self._ended_by_us = False
+        self._end_recorded = False
         with open(self.log_path, "ab") as log:
+            self._log_from = log.tell()
             log.write(("---- starting: %s\n" % " ".join(self.command())).encode())
             log.flush()
             self.proc = subprocess.Popen(self.command(), cwd=self.dir, stdin=subprocess.DEVNULL,
@@ -420,7 +459,7 @@ class Daemon:
         while True:
             rc = self.proc.poll()
             if rc is not None:
-                self.exit_codes.append(rc)
+                self._record_end(END_DIED, rc)
                 raise DaemonError("daemon exited with %d before /healthz answered 200; log:\n%s"
                                   % (rc, self.log_tail()))
             try:
@@ -472,51 +511,78 @@ class Daemon:
             killed = True
             self._kill_group()
             rc = self.proc.wait(STOP_TIMEOUT)
-        self.needed_sigkill = killed
         self._kill_group()
-        self.exit_codes.append(rc)
+        self._record_end(END_HUNG if killed else END_TERM, rc)
         return (rc, time.monotonic() - t0, killed)
 
+    def _record_end(self, how, rc):
+        if not self._end_recorded:
+            self._end_recorded = True
+            self.exit_codes.append(rc)
+            self.ends.append((how, rc, self._log_from))
+
     def check_died(self):
-        """Records (and returns) an exit nobody asked for: a crash."""
-        if (self.proc is not None and not self._ended_by_us and self.died is None
+        """Records an exit nobody asked for (a crash); True if there was one."""
+        if (self.proc is not None and not self._ended_by_us and not self._end_recorded
                 and self.proc.poll() is not None):
-            self.died = self.proc.returncode
-        return self.died
+            self._record_end(END_DIED, self.proc.returncode)
+        return any(how == END_DIED for how, _, _ in self.ends)
+
+    def exit_problems(self):
+        """One message per process of this daemon that ended wrongly since the
+        last call: died on its own, ignored SIGTERM, or ended with a non-zero
+        status after SIGTERM (a sanitizer's leak or error report at shutdown
+        ends that way). Each message carries the sanitizer's report, or else
+        the tail of that run's log."""
+        self.check_died()
+        problems = []
+        for how, rc, log_from in self.ends[self._checked:]:
+            if how == END_KILL or (how == END_TERM and rc == 0):
+                continue
+            problems.append(self._describe_end(how, rc, log_from))
+        self._checked = len(self.ends)
+        return problems
+
+    def _describe_end(self, how, rc, log_from):
+        text = self.full_log()[log_from:]
+        report = sanitizer_report(text)
+        what = "the daemon (%s) %s: %s" % (self.config_path, how, _status_text(rc))
+        if report:
+            return "%s\n---- sanitizer report ----\n%s\n---- end of report ----" % (what, report)
+        tail = "\n".join(text.splitlines()[-40:])
+        return "%s\n---- tail of that run's log ----\n%s\n---- end of log ----" % (what, tail)
 
     def describe_exit(self):
-        """Why the last process ended, if that is news for a failure report:
-        a crash during the test, a bad status after SIGTERM, or a SIGTERM that
-        needed a SIGKILL. None when it ended as asked."""
+        """Every wrong end so far, for a failure report; None if there was none."""
         self.check_died()
-        if self.died is not None:
-            return "THE DAEMON DIED DURING THE TEST: %s" % _status_text(self.died)
-        if self.needed_sigkill:
-            return "the daemon ignored SIGTERM for %.0f s and was SIGKILLed" % STOP_TIMEOUT
-        rc = self.proc.returncode if self.proc is not None else None
-        if rc not in (None, 0, -signal.SIGKILL):
-            return "the daemon ended with %s" % _status_text(rc)
-        return None
+        wrong = [self._describe_end(how, rc, at).split("\n")[0] for how, rc, at in self.ends
+                 if not (how == END_KILL or (how == END_TERM and rc == 0))]
+        return "; ".join(wrong) or None
 
     def kill(self):
         """SIGKILL, as a crash would."""
         if self.proc is None or self.proc.returncode is not None:
             return
         self.check_died()
+        if self._end_recorded:
+            return
         self._ended_by_us = True
         self._kill_group()
-        self.exit_codes.append(self.proc.wait(STOP_TIMEOUT))
+        self._record_end(END_KILL, self.proc.wait(STOP_TIMEOUT))
+
+    def full_log(self):
+        """The whole log of every run, also after close() removed the dir.
+        Offsets are of the file's bytes, which decode one-to-one for ASCII."""
+        if self.log_text is not None:
+            return self.log_text
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("latin-1")
+        except OSError as e:
+            return "(no log: %s)" % e
 
     def log_tail(self, lines=LOG_TAIL_LINES):
-        if self.log_text is not None:
-            text = self.log_text
-        else:
-            try:
-                with open(self.log_path, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-            except OSError as e:
-                return "(no log: %s)" % e
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.full_log().splitlines()[-lines:])
 
     def close(self, signalled=False):
         """Always safe: stops the process and removes the work dir."""
@@ -524,7 +590,7 @@ class Daemon:
             self.stop(send=not signalled)
         finally:
             if self.log_text is None:
-                self.log_text = self.log_tail(lines=10 ** 6)
+                self.log_text = self.full_log()
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def close_async(self):
@@ -550,7 +616,7 @@ class Daemon:
         return Client(self.port, **kw)
 
 
-def run_cli(args, timeout=15, cwd=None):
+def run_cli(args, timeout=scaled(15), cwd=None):
     """Runs the daemon binary with `args` (no server). CompletedProcess."""
     return subprocess.run([DAEMON] + list(args), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -591,6 +657,48 @@ def parallel(fn, items, threads, port, deadline_s=90.0):
     if stuck:
         raise AssertionError("%d client threads still running after %.0f s" % (stuck, deadline_s))
     return results
+
+
+class CheckedThread(threading.Thread):
+    """A thread whose exception is kept for join_all() to re-raise, instead
+    of being printed by threading and lost to the test."""
+
+    def __init__(self, target, *args, name=None):
+        super().__init__(daemon=True, name=name)
+        self._fn, self._args = target, args
+        self.error = None
+        self.result = None
+
+    def run(self):
+        try:
+            self.result = self._fn(*self._args)
+        except BaseException as e:  # noqa: BLE001 - re-raised by join_all
+            self.error = e
+
+
+def start_threads(calls):
+    """Starts a CheckedThread for each (fn, *args) tuple; returns them."""
+    threads = [CheckedThread(call[0], *call[1:]) for call in calls]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def join_all(threads, timeout, what="client threads"):
+    """Joins every thread within one shared deadline. Fails when one is still
+    running then (a hang), and re-raises the first error a thread raised.
+    Returns the threads' results in order."""
+    end = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+    stuck = [t.name for t in threads if t.is_alive()]
+    if stuck:
+        raise AssertionError("%d of %d %s still running after %.0f s: %s"
+                             % (len(stuck), len(threads), what, timeout, stuck[:5]))
+    for t in threads:
+        if getattr(t, "error", None) is not None:
+            raise AssertionError("one of the %s failed: %r" % (what, t.error)) from t.error
+    return [getattr(t, "result", None) for t in threads]
 
 
 class Sampler(threading.Thread):
@@ -688,6 +796,10 @@ class DaemonTestCase(unittest.TestCase):
     def run(self, result=None):
         if result is None:
             return super().run(result)
+        # Registered before anything else, so it runs after every other
+        # cleanup (they are last in, first out), once each daemon was closed.
+        first_daemon = len(_DAEMONS)
+        self.addCleanup(self._check_daemon_exits, first_daemon)
         before = len(result.failures) + len(result.errors)
         super().run(result)
         if len(result.failures) + len(result.errors) > before:
@@ -699,6 +811,18 @@ class DaemonTestCase(unittest.TestCase):
                                  % (self.id(), d.log_path, d.log_tail()))
                 sys.stderr.flush()
         return result
+
+    def _check_daemon_exits(self, first_daemon):
+        """Fails the test when a daemon it made died, hung on SIGTERM, or
+        ended SIGTERM with a non-zero status (a sanitizer's finding)."""
+        problems = []
+        for d in _DAEMONS[first_daemon:]:
+            d.wait_closed()
+            if d.alive():  # never closed by the test: close it now, and check
+                d.close()
+            problems.extend(d.exit_problems())
+        if problems:
+            self.fail("\n\n".join(problems))
 
     # ---- assertions shared by the files ----
 
@@ -756,4 +880,17 @@ def main():
         note("FS_DAEMON not set, using %s" % DAEMON)
     prog = unittest.main(verbosity=2, buffer=False, exit=False)
     _join_reapers()
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    sys.exit(0 if prog.result.wasSuccessful() and not _unreported_exit_problems() else 1)
+
+
+def _unreported_exit_problems():
+    """Daemons made outside a test (setUpClass, module level) are checked
+    here, once every reaper has finished: their wrong ends fail the file."""
+    problems = []
+    for d in _DAEMONS:
+        if d.alive():
+            d.close()
+        problems.extend(d.exit_problems())
+    for p in problems:
+        sys.stderr.write("\n**** a daemon ended wrongly outside any test ****\n%s\n" % p)
+    return problems

@@ -241,11 +241,13 @@ class AdminRoutes(DaemonTestCase):
             launch = [x for x in snaps[-1]["sales"] if x["sale_id"] == "launch"][0]
             if launch["held"] == 1:
                 break
-            self.assertLess(time.monotonic() - t0, 5, "no snapshot showed the hold")
+            self.assertLess(time.monotonic() - t0, harness.scaled(10), "no snapshot showed the hold")
         self.assertEqual(snaps[0]["event_streams"], 1)
         gaps = [b["time_ms"] - a["time_ms"] for a, b in zip(snaps, snaps[1:])]
+        # Periodic, not a flood: never much closer than the 1 s period. How
+        # late one comes is the machine's business; only a stall fails.
         for g in gaps:
-            self.assertTrue(800 <= g <= 2500, "snapshots %r ms apart" % gaps)
+            self.assertTrue(500 <= g <= harness.scaled(10) * 1000, "snapshots %r ms apart" % gaps)
         self.assertEqual(launch, {**launch, "held": 1, "available": 4})
         note("%d snapshots, %r ms apart; the hold showed up live" % (len(snaps), gaps))
 

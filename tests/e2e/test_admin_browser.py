@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 import harness  # noqa: E402
-from harness import Daemon, DaemonTestCase, note, wait_booking, POLL_TIMEOUT  # noqa: E402
+from harness import DaemonTestCase, note, wait_booking, POLL_TIMEOUT  # noqa: E402
 
 TOKEN = "admin-token-for-the-browser-test-42"
 SALES = [{"id": "launch", "inventory": 8, "hold_seconds": 300},

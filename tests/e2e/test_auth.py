@@ -122,7 +122,7 @@ class Auth(harness.DaemonTestCase):
         tok = p.stdout.decode().strip()
         _, cl, _ = harness.decode_jwt(tok)
         self.assertEqual(cl["exp"] - cl["iat"], 1, cl)
-        harness.wait_until(lambda: time.time() >= cl["exp"] + 1.05, timeout=5, what="token expiry")
+        harness.wait_until(lambda: time.time() >= cl["exp"] + 1.05, timeout=harness.scaled(5), what="token expiry")
         self.assertUnauthenticated(self.c.book("launch", tok))
         note("token with --ttl 1, used after exp -> 401")
 

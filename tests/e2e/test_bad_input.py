@@ -102,7 +102,7 @@ class BadInput(harness.DaemonTestCase):
         try:
             for _ in range(4):
                 for p in partials:
-                    s = socket.create_connection((harness.HOST, self.daemon.port), timeout=5)
+                    s = socket.create_connection((harness.HOST, self.daemon.port), timeout=harness.scaled(5))
                     s.sendall(p)
                     socks.append(s)
             t0 = time.monotonic()

@@ -146,7 +146,7 @@ class Cli(harness.DaemonTestCase):
         self.assertEqual(header.get("alg"), "HS256", header)
         self.assertEqual(claims.get("sub"), "alice", claims)
         self.assertEqual(claims["exp"] - claims["iat"], 120, claims)
-        self.assertLessEqual(abs(claims["iat"] - time.time()), 5, claims)
+        self.assertLessEqual(abs(claims["iat"] - time.time()), harness.scaled(5), claims)
         self.assertTrue(harness.jwt_signature_ok(tok, SECRET))
         self.assertFalse(harness.jwt_signature_ok(tok, SECRET + "x"))
         note("token --user alice --ttl 120 -> HS256, sub alice, exp-iat 120, signature ok")
@@ -158,8 +158,9 @@ class Cli(harness.DaemonTestCase):
         d = self.start_daemon([harness.LAUNCH])
         c = self.client(d)
         self.assertEqual(c.request("GET", "/healthz").status, 200)  # connection now idle
-        rc, secs, killed = d.stop(timeout=5)
-        self.assertFalse(killed, "SIGTERM did not stop the daemon within 5 s")
+        rc, secs, killed = d.stop()
+        self.assertFalse(killed, "SIGTERM did not stop the daemon within %.0f s"
+                         % harness.STOP_TIMEOUT)
         self.assertEqual(rc, 0, "exit code after SIGTERM")
         note("SIGTERM with an idle keep-alive connection -> exit 0 in %.2f s" % secs)
 
@@ -177,7 +178,7 @@ class Cli(harness.DaemonTestCase):
         try:
             p = subprocess.run([harness.DAEMON, "--config", path, "--plugin-dir", harness.PLUGIN_DIR],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=15, cwd=self.tmp)
+                               stderr=subprocess.PIPE, timeout=harness.scaled(15), cwd=self.tmp)
         except subprocess.TimeoutExpired:
             self.fail("daemon kept running on a port it could not bind")
         self.assertNotEqual(p.returncode, 0)

@@ -38,7 +38,7 @@ class Contention(harness.DaemonTestCase):
 
     def settle(self, client, item):
         bid, tok = item
-        b = harness.wait_booking(client, "launch", bid, tok, timeout=30)
+        b = harness.wait_booking(client, "launch", bid, tok, timeout=harness.scaled(30))
         return b
 
     def test_2000_users_100_items_sell_exactly_100(self):

@@ -79,7 +79,7 @@ class CrashRestart(harness.DaemonTestCase):
         # final state.
         def settle(client, item):
             user, bid = item
-            return harness.wait_booking(client, "crash", bid, token_for(user), timeout=30)
+            return harness.wait_booking(client, "crash", bid, token_for(user), timeout=harness.scaled(30))
 
         before = sorted(accepted.items())
         settled = harness.parallel(settle, before, THREADS, d.port)

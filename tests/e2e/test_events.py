@@ -48,7 +48,9 @@ class Stream:
 
 class Events(harness.DaemonTestCase):
     SALES = [{"id": "launch", "inventory": 10, "hold_seconds": 300},
-             {"id": "short", "inventory": 2, "hold_seconds": 1}]
+             # Long enough that the stream opens before the hold expires,
+             # also on a slow (sanitizer) build.
+             {"id": "short", "inventory": 2, "hold_seconds": max(2, round(harness.scaled(2)))}]
 
     def open(self, sale, bid, user, **kw):
         s = Stream(self.daemon.port, sale, bid, token_for(user), **kw)

@@ -62,15 +62,11 @@ class RealBackends(real_backends.RealBackendsCase):
         try:
             # Half the crowd on each daemon, at the same time; the same users
             # also try the other daemon, to race one-per-user across them.
-            results = []
-            ts = [threading.Thread(target=lambda d=d, part=part: results.extend(
-                harness.parallel(post, part, 24, d.port)))
+            ts = harness.start_threads(
+                (harness.parallel, post, part, 24, d.port)
                 for d, part in ((a, names[0::2] + names[1::2][:40]),
-                                (b, names[1::2] + names[0::2][:40]))]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(120)
+                                (b, names[1::2] + names[0::2][:40])))
+            results = [r for part in harness.join_all(ts, harness.scaled(120)) for r in part]
         finally:
             for s in samplers:
                 s.stop()
@@ -81,7 +77,7 @@ class RealBackends(real_backends.RealBackendsCase):
 
         def settle(client, item):
             user, bid = item
-            return harness.wait_booking(client, "shared", bid, token_for(user), timeout=30)
+            return harness.wait_booking(client, "shared", bid, token_for(user), timeout=harness.scaled(30))
 
         items = sorted(outcome.items())
         settled = harness.parallel(settle, items, 24, a.port)
@@ -152,7 +148,7 @@ class RealBackends(real_backends.RealBackendsCase):
             self.assertUnavailable(c, "mq", "bob", "queue")
         finally:
             self.rabbit.start()
-        harness.wait_until(lambda: c.request("GET", "/readyz").status == 200, timeout=30,
+        harness.wait_until(lambda: c.request("GET", "/readyz").status == 200, timeout=harness.scaled(30),
                            what="/readyz 200 after the broker came back")
         # bob's refused request left nothing behind: he can book now.
         self.hold_for(c, "mq", "bob")
@@ -169,7 +165,7 @@ class RealBackends(real_backends.RealBackendsCase):
             self.assertUnavailable(c, "st", "bob", "storage")
         finally:
             self.mongo.thaw()
-        harness.wait_until(lambda: c.request("GET", "/readyz").status == 200, timeout=30,
+        harness.wait_until(lambda: c.request("GET", "/readyz").status == 200, timeout=harness.scaled(30),
                            what="/readyz 200 after storage answered again")
         # bob's request timed out: it may or may not have been written (any
         # write whose answer is lost can be); either way he ends with one
@@ -179,7 +175,7 @@ class RealBackends(real_backends.RealBackendsCase):
         if r.status == 409:
             self.assertEqual(r.json["error"], "already_booked", r)
         bid = r.json["booking_id"]
-        b = harness.wait_booking(c, "st", bid, token_for("bob"), timeout=30)
+        b = harness.wait_booking(c, "st", bid, token_for("bob"), timeout=harness.scaled(30))
         self.assertIn(b["status"], ("hold", "deleted"), b)
         view = self.sale_view(c, "st")
         self.assertEqual(view["available"] + view["held"] + view["booked"], 5, view)

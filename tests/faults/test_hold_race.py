@@ -78,7 +78,7 @@ class HoldRace(harness.DaemonTestCase):
             holds.append(hold)
             expiries.append(self.expiry_of(hold[2], posted, time.time()))
         answers = [[None] * CALLERS for _ in holds]
-        barriers = [threading.Barrier(CALLERS, timeout=15) for _ in holds]
+        barriers = [threading.Barrier(CALLERS, timeout=harness.scaled(15)) for _ in holds]
 
         def call(h, k):
             bid, tok, _ = holds[h]
@@ -99,13 +99,8 @@ class HoldRace(harness.DaemonTestCase):
             except Exception as e:  # noqa: BLE001 - reported below
                 answers[h][k] = e
 
-        threads = [threading.Thread(target=call, args=(h, k), daemon=True)
-                   for h in range(HOLDS) for k in range(CALLERS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        self.assertFalse(any(t.is_alive() for t in threads), "race threads stuck")
+        threads = harness.start_threads((call, h, k) for h in range(HOLDS) for k in range(CALLERS))
+        harness.join_all(threads, harness.scaled(30), "race threads")
         return [self.check_hold(holds[h], answers[h]) for h in range(HOLDS)]
 
     @staticmethod

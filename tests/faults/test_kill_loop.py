@@ -111,7 +111,7 @@ class KillLoop(harness.DaemonTestCase):
     def check_settled(self):
         def settle(client, item):
             user, bid = item
-            return harness.wait_booking(client, SALE, bid, token_for(user), timeout=30)
+            return harness.wait_booking(client, SALE, bid, token_for(user), timeout=harness.scaled(30))
 
         items = sorted(self.accepted.items())
         settled = harness.parallel(settle, items, THREADS, self.daemon.port)

@@ -22,14 +22,17 @@
 
 #include <cmocka.h>
 
+#include "hang_bound.h"
 #include "plugin_fixture.h"
 
 #define PUBLISHERS 8
 #define PER_PUBLISHER 2000
-#define RATE_THREADS 64
-#define RATE_PER_THREAD 300
-#define RATE_SINGLE 600
+#define SHARED_THREADS 64
+#define SHARED_PER_THREAD 100
 #define BOUND_MS 20000
+/* The outage test's publish timeout: long enough that no sanitizer build
+ * takes it to answer a publish the plugin already knows cannot succeed. */
+#define PUBLISH_TIMEOUT_MS "5000"
 
 struct rq {
     struct plugin_fixture f;
@@ -39,12 +42,7 @@ struct rq {
     size_t n_strings;
 };
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define monotonic_ms fs_test_now_ms
 
 static const char *amqp_url(void)
 {
@@ -172,7 +170,7 @@ static uint64_t depth_of(struct rq *t)
 /* Consumes until `want` deliveries arrived or BOUND_MS passed. */
 static size_t consume_n(struct rq *t, struct fs_delivery *d, size_t want)
 {
-    int64_t give_up = monotonic_ms() + BOUND_MS;
+    int64_t give_up = monotonic_ms() + fs_test_hang_bound_ms(BOUND_MS);
     size_t got = 0, n;
     enum fs_status st;
 
@@ -353,7 +351,7 @@ static void test_consume_refuses_zero_max_and_times_out_when_empty(void **state)
     assert_int_equal(n, 0);
     start = monotonic_ms();
     assert_int_equal(t->ops->consume(t->f.ctx, &d, 1, &n, 200), FS_TIMEOUT);
-    assert_true(monotonic_ms() - start < 10000);
+    assert_true(monotonic_ms() - start < fs_test_hang_bound_ms(10000));
     assert_int_equal(n, 0);
     assert_int_equal(t->ops->consume(t->f.ctx, &d, 1, &n, 0), FS_TIMEOUT);
     rq_close(t);
@@ -547,7 +545,7 @@ static void test_concurrent_publishers_each_message_delivered_once_in_order(
     pthread_barrier_t go;
     uint32_t next[PUBLISHERS] = {0};
     size_t total = 0, expected = (size_t)PUBLISHERS * PER_PUBLISHER;
-    int64_t give_up = monotonic_ms() + 60000;
+    int64_t give_up = monotonic_ms() + fs_test_hang_bound_ms(60000);
     int bad = 0, i;
     (void)state;
 
@@ -573,58 +571,44 @@ static void test_concurrent_publishers_each_message_delivered_once_in_order(
     rq_close(t);
 }
 
-/* Returns confirmed messages per second; every publish must succeed. */
-static double publish_rate(struct rq *t, int threads, uint32_t per_thread)
+/* Many request threads share one channel's confirm window, as the daemon's
+ * HTTP threads do. Every publish must be confirmed and land exactly once.
+ * (How fast is measured by bench/, never here: bench/rabbit_publish.c gives
+ * the broker's own confirmed-publish rate, bench/run's real_accept the
+ * plugin's inside the daemon.) */
+static void test_64_threads_sharing_the_confirm_window_all_land_once(
+    void **state)
 {
-    struct publisher_arg *pa = calloc((size_t)threads, sizeof(*pa));
-    pthread_t *th = calloc((size_t)threads, sizeof(*th));
+    struct rq *t = rq_config("window");
+    struct publisher_arg *pa = calloc(SHARED_THREADS, sizeof(*pa));
+    pthread_t *th = calloc(SHARED_THREADS, sizeof(*th));
     pthread_barrier_t go;
-    int64_t start, elapsed;
     int i, failures = 0;
+    (void)state;
 
     assert_non_null(pa);
     assert_non_null(th);
-    pthread_barrier_init(&go, NULL, (unsigned)threads + 1);
-    for (i = 0; i < threads; i++) {
-        pa[i] = (struct publisher_arg){t, &go, (uint32_t)i, per_thread, 0};
+    /* A loaded broker's fsyncs can keep a confirm out longer than the
+     * default 5 s: this test is about sharing the window, not latency. */
+    set_option(t, "publish_timeout_ms", "60000");
+    rq_create(t);
+    pthread_barrier_init(&go, NULL, SHARED_THREADS + 1);
+    for (i = 0; i < SHARED_THREADS; i++) {
+        pa[i] = (struct publisher_arg){t, &go, (uint32_t)i, SHARED_PER_THREAD, 0};
         assert_int_equal(pthread_create(&th[i], NULL, publisher_main, &pa[i]),
                          0);
     }
     pthread_barrier_wait(&go);
-    start = monotonic_ms();
-    for (i = 0; i < threads; i++) {
+    for (i = 0; i < SHARED_THREADS; i++) {
         pthread_join(th[i], NULL);
         failures += pa[i].failures;
     }
-    elapsed = monotonic_ms() - start;
     pthread_barrier_destroy(&go);
     free(pa);
     free(th);
     assert_int_equal(failures, 0);
-    return (double)threads * per_thread * 1000.0 / (double)(elapsed ? elapsed : 1);
-}
-
-/* Information for MEASURED.md, never a pass/fail criterion. */
-static void test_confirmed_publish_rate_64_threads_and_1_thread(void **state)
-{
-    struct rq *t = rq_config("rate");
-    double many, one;
-    (void)state;
-
-    /* A figure, not a deadline: on a loaded machine the broker's fsyncs can
-     * keep a confirm out longer than the default 5 s (seen in a full
-     * parallel make check), which would fail a publish of this test only. */
-    set_option(t, "publish_timeout_ms", "60000");
-    rq_create(t);
-
-    many = publish_rate(t, RATE_THREADS, RATE_PER_THREAD);
-    one = publish_rate(t, 1, RATE_SINGLE);
-    printf("# confirmed publish rate: %d threads %.0f msg/s, 1 thread %.0f "
-           "msg/s (persistent, durable queue, confirm_window 256)\n",
-           RATE_THREADS, many, one);
-    fflush(stdout);
     assert_int_equal(depth_of(t),
-                     (uint64_t)RATE_THREADS * RATE_PER_THREAD + RATE_SINGLE);
+                     (uint64_t)SHARED_THREADS * SHARED_PER_THREAD);
     rq_close(t);
 }
 
@@ -646,12 +630,17 @@ static void test_confirmed_message_survives_a_broker_restart(void **state)
     rq_close(t);
 }
 
-/* Polls until publish answers `want`, each call within `call_bound_ms`. */
+/* Polls until publish answers `want`; each call and the whole wait within
+ * a hang bound. */
 static void publish_until(struct rq *t, enum fs_status want,
                           int64_t call_bound_ms, int64_t total_ms)
 {
-    int64_t give_up = monotonic_ms() + total_ms, start;
+    int64_t give_up, start;
     enum fs_status st;
+
+    call_bound_ms = fs_test_hang_bound_ms(call_bound_ms);
+    total_ms = fs_test_hang_bound_ms(total_ms);
+    give_up = monotonic_ms() + total_ms;
 
     do {
         start = monotonic_ms();
@@ -676,7 +665,7 @@ static void test_publish_fails_fast_while_broker_down_then_recovers(
     int seen_held = 0;
     (void)state;
 
-    set_option(t, "publish_timeout_ms", "2000");
+    set_option(t, "publish_timeout_ms", PUBLISH_TIMEOUT_MS);
     set_option(t, "heartbeat_s", "5");
     rq_create(t);
     publish_str(t, "held-through-outage");
@@ -685,10 +674,11 @@ static void test_publish_fails_fast_while_broker_down_then_recovers(
 
     /* Within one publish timeout the plugin knows; from then on it answers
      * at once and health() says why. */
-    publish_until(t, FS_UNAVAILABLE, 2000 + 1000, 10000);
+    publish_until(t, FS_UNAVAILABLE, 2 * atoi(PUBLISH_TIMEOUT_MS), 20000);
     start = monotonic_ms();
     assert_int_equal(t->ops->publish(t->f.ctx, "x", 1), FS_UNAVAILABLE);
-    assert_true(monotonic_ms() - start < 1000);
+    /* Sooner than its own publish timeout: it did not wait for a confirm. */
+    assert_true(monotonic_ms() - start < atoi(PUBLISH_TIMEOUT_MS));
     assert_int_equal(t->f.plugin->health(t->f.ctx, detail, sizeof(detail)),
                      FS_UNAVAILABLE);
     assert_true(strlen(detail) > 0);
@@ -696,7 +686,7 @@ static void test_publish_fails_fast_while_broker_down_then_recovers(
     assert_int_not_equal(t->ops->consume(t->f.ctx, d, 1, &got, 100), FS_OK);
 
     broker_ctl("start");
-    publish_until(t, FS_OK, 2000 + 1000, 30000);
+    publish_until(t, FS_OK, 2 * atoi(PUBLISH_TIMEOUT_MS), 30000);
     /* The delivery held before the outage went back to the queue: its old
      * tag is refused, and it comes again marked redelivered. */
     assert_int_equal(t->ops->ack(t->f.ctx, held.tag), FS_NOT_FOUND);
@@ -736,7 +726,7 @@ int main(void)
         cmocka_unit_test(test_depth_counts_waiting_plus_unacked),
         cmocka_unit_test(
             test_concurrent_publishers_each_message_delivered_once_in_order),
-        cmocka_unit_test(test_confirmed_publish_rate_64_threads_and_1_thread),
+        cmocka_unit_test(test_64_threads_sharing_the_confirm_window_all_land_once),
         cmocka_unit_test(test_confirmed_message_survives_a_broker_restart),
         cmocka_unit_test(test_publish_fails_fast_while_broker_down_then_recovers),
     };

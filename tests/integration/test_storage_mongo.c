@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include <mongoc/mongoc.h>
 
+#include "hang_bound.h"
 #include "plugin_fixture.h"
 #include "../contract/storage_contract.h"
 
@@ -144,13 +145,7 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define mono_ms fs_test_now_ms
 
 /* A client of our own, to look at what the plugin stored. */
 static mongoc_client_t *raw_client(const struct db *d)
@@ -460,6 +455,7 @@ static void assert_every_op_unavailable(struct db *d, int64_t bound_ms)
     assert_int_equal(d->f.plugin->health(d->f.ctx, detail, sizeof(detail)),
                      FS_UNAVAILABLE);
     assert_true(detail[0] != '\0');
+    bound_ms = fs_test_hang_bound_ms(bound_ms);
     if (mono_ms() - start > bound_ms)
         fail_msg("five operations took %lld ms while the server was away, "
                  "over the bound of %lld ms",
@@ -471,7 +467,7 @@ static void assert_every_op_unavailable(struct db *d, int64_t bound_ms)
 static void wait_until_insert_succeeds(struct db *d, const char *id,
                                        const char *user)
 {
-    int64_t deadline = mono_ms() + RECOVERY_BOUND_MS;
+    int64_t deadline = mono_ms() + fs_test_hang_bound_ms(RECOVERY_BOUND_MS);
     enum fs_status rc;
 
     while ((rc = storage_contract_insert(d->ops, d->f.ctx, id, "launch", user,

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "hang_bound.h"
 #include "log.h"
 #include "policy.h"
 
@@ -132,6 +133,10 @@ static struct fs_policy_verdict book_as(const char *user)
     return v;
 }
 
+/* The budget stops a runaway call in milliseconds; this bound only catches a
+ * budget that never fires (hang_bound.h). */
+#define HANG_BOUND_S ((double)fs_test_hang_bound_ms(30000) / 1000.0)
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -242,7 +247,7 @@ static void test_infinite_loop_in_a_hook_is_stopped_within_its_budget(void **sta
     assert_int_equal(v.action, FS_POLICY_ERROR);
     assert_non_null(strstr(v.error, "instruction limit"));
     assert_non_null(strstr(v.error, "p.lua:1:"));
-    assert_true(seconds_since(&t0) < 2.0);
+    assert_true(seconds_since(&t0) < HANG_BOUND_S);
     /* The state stays usable: the next call is stopped the same way. */
     v = book_as("bob");
     assert_int_equal(v.action, FS_POLICY_ERROR);
@@ -261,7 +266,7 @@ static void test_a_pathological_pattern_is_refused_not_run(void **state)
     struct fs_policy_verdict v = book_as("alice");
     assert_int_equal(v.action, FS_POLICY_ERROR);
     assert_non_null(strstr(v.error, "too costly"));
-    assert_true(seconds_since(&t0) < 2.0);
+    assert_true(seconds_since(&t0) < HANG_BOUND_S);
 }
 
 static void test_ordinary_patterns_and_plain_finds_still_work(void **state)
@@ -291,7 +296,7 @@ static void test_loop_that_catches_the_stop_with_pcall_is_still_stopped(void **s
     struct fs_policy_verdict v = book_as("alice");
     assert_int_equal(v.action, FS_POLICY_ERROR);
     assert_non_null(strstr(v.error, "instruction limit"));
-    assert_true(seconds_since(&t0) < 2.0);
+    assert_true(seconds_since(&t0) < HANG_BOUND_S);
 }
 
 static void test_memory_bomb_is_stopped_and_the_next_call_works(void **state)
