@@ -37,7 +37,10 @@ ROUNDS = int(os.environ.get("FS_THREE_DAEMON_ROUNDS", "1"))
 INVENTORY = 50
 PER_DAEMON = 120
 CLIENT_THREADS = 16
-MAX_ASKS = 30
+# A user refused with 503 asks again this often, waiting Retry-After (capped
+# at ASK_PAUSE_S so that a daemon refusing everyone fails the test soon).
+MAX_ASKS = 20
+ASK_PAUSE_S = 0.25
 
 
 class ThreeDaemons(real_backends.RealBackendsCase):
@@ -133,7 +136,7 @@ class ThreeDaemons(real_backends.RealBackendsCase):
                 self.assertEqual(r.json.get("error"), "unavailable", r)
                 retry = r.header("Retry-After")
                 self.assertTrue(retry and retry.isdigit(), "503 without Retry-After: %r" % r)
-                time.sleep(min(int(retry), 1))  # a client honouring Retry-After
+                time.sleep(min(int(retry), ASK_PAUSE_S))  # a client honouring Retry-After
             raise AssertionError("%s refused %d times with 503" % (user, MAX_ASKS))
 
         def post_to(i, d):
