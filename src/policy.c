@@ -589,6 +589,27 @@ static void first_line(char *out, size_t outlen, const char *text)
     snprintf(out, outlen, "%.*s", (int)n, text ? text : "?");
 }
 
+/* The first line of a Lua error about one of the set's files, with the
+ * file's name expanded to its full path. Chunks are named by the file name
+ * alone because Lua cuts a longer chunk name to its last LUA_IDSIZE bytes
+ * ("...r/flashsaled/p.lua:3:"), which names no file an admin can open. */
+static void error_line(char *out, size_t outlen, const char *text,
+                       const struct fs_policy_set *set)
+{
+    size_t n = strcspn(text ? text : "?", "\n");
+
+    for (size_t k = 0; text && k < set->n; k++) {
+        size_t len = strlen(set->files[k].name);
+        if (n > len && strncmp(text, set->files[k].name, len) == 0 &&
+            text[len] == ':') {
+            snprintf(out, outlen, "%s%.*s", set->files[k].path,
+                     (int)(n - len), text + len);
+            return;
+        }
+    }
+    first_line(out, outlen, text);
+}
+
 static void memory_error(char *err, size_t errlen, const struct lstate *ls,
                          const char *file)
 {
@@ -614,7 +635,7 @@ static int load_file(struct lstate *ls, size_t idx, int base_ref, char *err,
     lua_rawgeti(L, LUA_REGISTRYINDEX, base_ref);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, env);
-    snprintf(chunkname, sizeof(chunkname), "@%s", f->path);
+    snprintf(chunkname, sizeof(chunkname), "@%s", f->name);
     rc = luaL_loadbufferx(L, f->src, f->len, chunkname, "t");
     if (rc == LUA_OK) {
         lua_pushvalue(L, env);
@@ -628,7 +649,7 @@ static int load_file(struct lstate *ls, size_t idx, int base_ref, char *err,
         return -1;
     }
     if (rc != LUA_OK) {
-        first_line(err, errlen, lua_tostring(L, -1));
+        error_line(err, errlen, lua_tostring(L, -1), ls->set);
         return -1;
     }
     for (int h = 0; h < HOOKS; h++) {
@@ -1038,7 +1059,7 @@ static int call_hook(struct lstate *ls, size_t i, int h, int nret,
         ls->broken = 1;
         memory_error(v->error, sizeof(v->error), ls, ls->set->files[i].path);
     } else {
-        first_line(v->error, sizeof(v->error), lua_tostring(L, -1));
+        error_line(v->error, sizeof(v->error), lua_tostring(L, -1), ls->set);
         fs_log_debug("policy %s: %s", HOOK_NAMES[h], lua_tostring(L, -1));
     }
     v->action = FS_POLICY_ERROR;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,23 @@ static void publish_one(const char *src)
 {
     const char *name = "p.lua";
     publish_files(&name, &src, 1, NULL, 0);
+}
+
+/* A policies folder deeper than Lua's LUA_IDSIZE (60) with `src` in
+ * p.lua; returns its path (static). */
+static const char *deep_dir_with(const char *src)
+{
+    static char dir[256], path[300];
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "%s/policies-of-a-rather-long-deployment-path", fx.dir);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/p.lua", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(src, f);
+    fclose(f);
+    return dir;
 }
 
 static struct fs_policy_request request(const char *user)
@@ -599,6 +617,38 @@ static void test_threads_have_own_states_but_share_counters(void **state)
     assert_int_equal(total, THREADS * CALLS - 100);
 }
 
+static void test_errors_name_the_policy_file_by_its_full_path(void **state)
+{
+    struct fs_policy_set *set = NULL;
+    char err[1024] = "", want[400];
+    const char *dir = deep_dir_with("local x = nil\nx.y = 1\n");
+    (void)state;
+
+    snprintf(want, sizeof(want), "%s/p.lua:2:", dir);
+    assert_true(strlen(want) > 60);
+    assert_int_not_equal(fs_policy_set_load(dir, NULL, 0, &LIMITS, &set, err,
+                                            sizeof(err)), 0);
+    if (!strstr(err, want))
+        fail_msg("load error '%s' lacks the full path '%s'", err, want);
+}
+
+static void test_hook_errors_name_the_policy_file_by_its_full_path(void **state)
+{
+    struct fs_policy_set *set = NULL;
+    char err[1024] = "", want[400];
+    const char *dir = deep_dir_with("function on_book(req)\n  error('boom')\nend\n");
+    (void)state;
+
+    snprintf(want, sizeof(want), "%s/p.lua:2: boom", dir);
+    if (fs_policy_set_load(dir, NULL, 0, &LIMITS, &set, err, sizeof(err)) != 0)
+        fail_msg("load: %s", err);
+    fs_policy_publish(set);
+    struct fs_policy_verdict v = book_as("alice");
+    assert_int_equal(v.action, FS_POLICY_ERROR);
+    if (!strstr(v.error, want))
+        fail_msg("hook error '%s' lacks '%s'", v.error, want);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -609,6 +659,8 @@ int main(void)
         T(test_new_global_in_a_hook_is_refused),
         T(test_files_do_not_see_each_others_globals),
         T(test_infinite_loop_in_a_hook_is_stopped_within_its_budget),
+        T(test_errors_name_the_policy_file_by_its_full_path),
+        T(test_hook_errors_name_the_policy_file_by_its_full_path),
         T(test_a_pathological_pattern_is_refused_not_run),
         T(test_ordinary_patterns_and_plain_finds_still_work),
         T(test_loop_that_catches_the_stop_with_pcall_is_still_stopped),
