@@ -1108,6 +1108,11 @@ fail:
     return NULL;
 }
 
+int fs_config_uses_sample_secret(const struct fs_config *cfg)
+{
+    return cfg->jwt_secret && strcmp(cfg->jwt_secret, FS_SAMPLE_JWT_SECRET) == 0;
+}
+
 void fs_config_free(struct fs_config *cfg)
 {
     if (!cfg)

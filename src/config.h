@@ -93,6 +93,16 @@ struct fs_config {
 struct fs_config *fs_config_load(const char *path, char *err, size_t errlen);
 void fs_config_free(struct fs_config *cfg);
 
+/* The secret the sample configs ship with: public, so anyone could mint a
+ * token for any user. Allowed (the samples must run as shipped), warned of. */
+#define FS_SAMPLE_JWT_SECRET "change-me-this-sample-secret-is-public"
+#define FS_SAMPLE_SECRET_WARNING \
+    "auth.jwt_secret is the sample config's, which is public: anyone can " \
+    "mint a token for any user. Before a real sale set your own " \
+    "(openssl rand -base64 32 > jwt_secret; auth: { jwt_secret_file: jwt_secret })"
+
+int fs_config_uses_sample_secret(const struct fs_config *cfg);
+
 /* Finds a sale by id, NULL if none. */
 const struct fs_sale_config *fs_config_sale(const struct fs_config *cfg,
                                             const char *sale_id);

@@ -180,6 +180,8 @@ static int start(struct daemon *d, const char *plugin_dir)
                 "storage %s, %zu sales)", PACKAGE_VERSION, d->cfg->listen,
                 d->be.queue.plugin->name, d->be.inventory.plugin->name,
                 d->be.storage.plugin->name, fs_sales_count(&d->svc.sales));
+    if (fs_config_uses_sample_secret(d->cfg))
+        fs_log_warn("%s", FS_SAMPLE_SECRET_WARNING);
     return 0;
 }
 
@@ -312,6 +314,8 @@ int fs_daemon_check_config(const char *config_path, const char *plugin_dir)
     }
     if (fs_policy_set_note(policies))
         fprintf(stderr, "flashsaled: warning: %s\n", fs_policy_set_note(policies));
+    if (fs_config_uses_sample_secret(cfg))
+        fprintf(stderr, "flashsaled: warning: %s\n", FS_SAMPLE_SECRET_WARNING);
     printf("%s: configuration is valid (%zu sales; queue %s, inventory %s, "
            "storage %s; %zu policy files)\n", cfg->path, cfg->n_sales,
            cfg->queue.name, cfg->inventory.name, cfg->storage.name,

@@ -400,12 +400,13 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=(), plugin_lines=None):
+                 extra_lines=(), plugin_lines=None, secret=SECRET):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.http_threads = http_threads
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
         self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
+        self.secret = secret
         self.dir = tempfile.mkdtemp(prefix="flashsaled-e2e-")
         os.makedirs(os.path.join(self.dir, "data"))
         os.makedirs(os.path.join(self.dir, "policies"))
@@ -430,7 +431,7 @@ class Daemon:
             f.write(render_config(port, self.sales, http_threads=self.http_threads,
                                   sweep_interval_ms=self.sweep_interval_ms,
                                   extra_lines=self.extra_lines,
-                                  plugin_lines=self.plugin_lines))
+                                  plugin_lines=self.plugin_lines, secret=self.secret))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]

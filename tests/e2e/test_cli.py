@@ -102,13 +102,24 @@ class Cli(harness.DaemonTestCase):
         self.assertTrue(os.path.exists(sample), "sample config %s missing" % sample)
         rc, out, err = self.cli("--check-config", sample, "--plugin-dir", harness.PLUGIN_DIR)
         self.assertEqual(rc, 0, "--check-config %s: exit %d\n%s" % (sample, rc, err))
-        note("--check-config etc/flashsaled.yaml -> exit 0")
+        self.assertIn("warning: auth.jwt_secret is the sample config's, which is public", err)
+        note("--check-config etc/flashsaled.yaml -> exit 0, warns of the public sample secret")
 
     def test_check_config_accepts_the_test_config(self):
         path = self.good_config()
         rc, out, err = self.cli("--check-config", path, "--plugin-dir", harness.PLUGIN_DIR)
         self.assertEqual(rc, 0, err)
+        self.assertNotIn("jwt_secret", err, "a secret of one's own draws no warning")
         note("--check-config on the harness config -> exit 0")
+
+    def test_the_daemon_warns_loudly_when_it_runs_on_the_sample_secret(self):
+        d = self.start_daemon([harness.LAUNCH], secret="change-me-this-sample-secret-is-public")
+        self.assertEqual(self.client(d).request("GET", "/healthz").status, 200)
+        self.assertIn("warn  auth.jwt_secret is the sample config's, which is public", d.full_log())
+        plain = self.start_daemon([harness.LAUNCH])
+        self.assertEqual(self.client(plain).request("GET", "/healthz").status, 200)
+        self.assertNotIn("sample config's", plain.full_log())
+        note("the sample secret in use -> a warning at start; a secret of one's own -> none")
 
     def test_check_config_names_the_broken_line(self):
         for name, text, line in BROKEN_CASES:
