@@ -13,11 +13,20 @@ tests/integration. One test per outage:
   rebuilds the sale's inventory from storage;
 - RabbitMQ stopped (SIGTERM) and started again on the same data dir: the
   durable queue and its persistent messages come back;
+- RabbitMQ crashed (SIGKILL of the node's beam.smp, see kill() in
+  tests/integration/rabbitmq_server.py) and started again on the same data
+  dir: the broker recovers the durable queue and the persistent messages it
+  had confirmed, and the daemon answered 202 only for confirmed ones;
 - MongoDB stopped (SIGTERM) and started again with its data: CongoDB keeps
   its data in memory only, so the server is started with a dump file that it
   writes when SIGTERM stops it and reads back at start (see "THE DUMP" in
-  tests/integration/mongo/server.js). That is a graceful stop; a MongoDB
-  that crashes is not modelled, a frozen one is:
+  tests/integration/mongo/server.js);
+- MongoDB crashed (SIGKILL) and started again with its data, as a journaled
+  MongoDB keeps every acknowledged write: a server of its own, started
+  durable, so with a write-ahead journal that it appends and fdatasyncs
+  every write to before applying it and replays at start (see "THE
+  JOURNAL" there). Checked beyond the rest: the journal was replayed, and
+  users accepted before the kill keep their hold and their booking id;
 - MongoDB frozen (SIGSTOP) and thawed (SIGCONT): connections stay open and
   nothing answers, so every storage call runs into its timeout.
 
@@ -29,7 +38,7 @@ crowd goes on through the outage: a user refused with 503 asks again after
 Retry-After, as a client should. The backend comes back once the outage has
 lasted OUTAGE_SECONDS (STORAGE_OUTAGE_SECONDS for storage) and refused at
 least MIN_REFUSALS requests (polled, not slept). Checked: every POST is
-answered (while storage is away, within PROMPT_TIMEOUTS of its timeout);
+answered within the harness' HTTP timeout (the slowest is reported);
 every 503 carries Retry-After and the JSON error
 `unavailable`, and none comes while every backend is up; /readyz turns 503
 naming exactly that backend, stays so until it is started, and is 200
@@ -72,29 +81,35 @@ STOP_AFTER = USERS // 3
 OUTAGE_SECONDS = 2.0
 # Storage calls wait for their timeout (STORAGE_TIMEOUT_MS while storage is
 # the backend that goes away) while it is down, so its outage lasts a little
-# longer, and every answer given meanwhile must come within PROMPT_TIMEOUTS
-# of those timeouts (waiting for a pooled connection, the index check and
-# the insert, each bounded by it, plus slack): a daemon that made requests
-# queue behind each other's timeouts answered the k-th after k of them.
+# longer.
 STORAGE_OUTAGE_SECONDS = 4.0
 STORAGE_TIMEOUT_MS = 1500
-PROMPT_TIMEOUTS = 4
 # If the daemon refuses too slowly, the backend comes back after this long
 # anyway (the test then fails, saying so) so the rest can still be checked.
-OUTAGE_MAX_SECONDS = 20.0
+OUTAGE_MAX_SECONDS = harness.scaled(20.0)
 MIN_REFUSALS = 50
 SALE = "outage"
-CROWD_DEADLINE = 150.0
-RECOVERY_TIMEOUT = 60.0
+CROWD_DEADLINE = harness.scaled(150.0)
+RECOVERY_TIMEOUT = harness.scaled(60.0)
 # The worker decides the backlog at the storage's pace (CongoDB is one
 # JavaScript thread): generous, since a sanitizer build is slower.
-SETTLE_TIMEOUT = 180.0
+SETTLE_TIMEOUT = harness.scaled(180.0)
 SETTLE_THREADS = 8
 # A user refused this often during one outage stops and asks again at the end.
 MAX_REFUSALS_PER_USER = 30
 
 _names = itertools.count(1)
+
+
+class WrongAnswer(Exception):
+    """A GET of a booking answered neither 200 nor 503 while settling (a
+    booking answered 202 and then lost is 404): fails the test at once
+    instead of being waited out as "not quiescent"."""
 REBUILT_RE = re.compile(r"inventory state rebuilt from storage: (\d+) held or booked")
+# mongo/server.js's line, on its stderr, after replaying its journal at start.
+REPLAYED_RE = re.compile(r"journal .*: (\d+) records replayed, (\d+) failed")
+# Users accepted before a kill whose booking is checked after it.
+EARLY_HOLDERS = 20
 
 
 def down_backends(r):
@@ -253,14 +268,11 @@ class Crowd:
             self.cond.notify_all()
 
     def run(self):
-        ts = [threading.Thread(target=self._worker, daemon=True) for _ in range(THREADS)]
-        for t in ts:
-            t.start()
-        end = time.monotonic() + CROWD_DEADLINE
-        for t in ts:
-            t.join(max(0.0, end - time.monotonic()))
-        self.stuck = sum(t.is_alive() for t in ts)
-        self.stop()
+        ts = harness.start_threads((self._worker,) for _ in range(THREADS))
+        try:
+            harness.join_all(ts, CROWD_DEADLINE, "crowd threads")
+        finally:
+            self.stop()
 
 
 class BackendOutages(harness.DaemonTestCase):
@@ -275,13 +287,20 @@ class BackendOutages(harness.DaemonTestCase):
         cls.redis = RedisServer()
         cls.rabbit = RabbitMQServer()
         cls.mongo = MongoServer(dump_path=os.path.join(cls.tmp, "congodb.ejson"))
+        # For the kill: every write journaled (an fdatasync each), so a
+        # server of its own, not slowing the other tests down.
+        cls.durable_mongo = MongoServer(
+            dump_path=os.path.join(cls.tmp, "durable.ejson"),
+            journal_path=os.path.join(cls.tmp, "durable.journal"))
         cls.redis.start()
         cls.rabbit.start()
         cls.mongo.start()
+        cls.durable_mongo.start()
 
     @classmethod
     def tearDownClass(cls):
-        real_backends.stop_servers(cls.mongo, cls.rabbit, cls.redis)
+        real_backends.stop_servers(cls.durable_mongo, cls.mongo, cls.rabbit,
+                                   cls.redis)
         for name in os.listdir(cls.tmp):
             os.unlink(os.path.join(cls.tmp, name))
         os.rmdir(cls.tmp)
@@ -296,8 +315,11 @@ class BackendOutages(harness.DaemonTestCase):
             self.rabbit.start()
         if self.mongo.proc is None:
             self.mongo.start()
+        if self.durable_mongo.proc is None:
+            self.durable_mongo.start()
 
-    def real_daemon(self, storage_timeout_ms):
+    def real_daemon(self, storage_timeout_ms, mongo=None):
+        mongo = mongo or self.mongo
         ns = "o%d_%d" % (os.getpid(), next(_names))
         plugins = (
             "  queue: { name: rabbitmq, url: %s, queue: %s }"
@@ -305,7 +327,7 @@ class BackendOutages(harness.DaemonTestCase):
             "  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
             % (harness.yaml_scalar(self.redis.url()), ns),
             "  storage: { name: mongo, uri: %s, database: %s, write_concern: 1,"
-            " timeout_ms: %d }" % (harness.yaml_scalar(self.mongo.uri), ns,
+            " timeout_ms: %d }" % (harness.yaml_scalar(mongo.uri), ns,
                                    storage_timeout_ms),
         )
         sales = [{"id": SALE, "inventory": SALE_ITEMS, "hold_seconds": 600}]
@@ -333,7 +355,7 @@ class BackendOutages(harness.DaemonTestCase):
             return r if r.status == 503 and down_backends(r) == [backend] else None
 
         outage.readyz_down.append(harness.wait_until(
-            named, timeout=30, what="/readyz 503 naming only %s" % backend))
+            named, timeout=harness.scaled(30), what="/readyz 503 naming only %s" % backend))
         outage.readyz_lag_s = time.monotonic() - t0
 
         def long_enough():
@@ -355,13 +377,15 @@ class BackendOutages(harness.DaemonTestCase):
         outage.recovery_s = time.monotonic() - t1
         outage.set(Outage.UP)
 
-    def crowd_through_outage(self, backend, stop, start, before_stop=None):
-        """One round; returns (daemon, crowd, outage, settled bookings, view)."""
+    def crowd_through_outage(self, backend, stop, start, before_stop=None, mongo=None):
+        """One round; returns (daemon, crowd, outage, settled bookings, view).
+        `mongo`: the storage server, if not self.mongo."""
         # CongoDB is one JavaScript thread, slow under the backlog: a short
         # storage timeout where storage is the backend that goes away (so
         # that refusals come soon), a long one elsewhere (so that a slow
         # answer is not read as an outage of the storage).
-        d = self.real_daemon(STORAGE_TIMEOUT_MS if backend == "storage" else 5000)
+        d = self.real_daemon(STORAGE_TIMEOUT_MS if backend == "storage" else 5000,
+                             mongo=mongo)
         pid = d.proc.pid
         users = ["%s-u%05d" % (backend, i) for i in range(USERS)]
         outage = Outage()
@@ -374,30 +398,23 @@ class BackendOutages(harness.DaemonTestCase):
                 started.set()
 
         crowd = Crowd(d, users, outage, on_answered)
-        errors = []
 
         def controller():
             try:
                 self.run_outage(d, outage, stop, start, backend, started)
-            except BaseException as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-                crowd.stop()
+            except BaseException:
+                crowd.stop()  # the crowd ends; join_all re-raises this
+                raise
 
-        ctl = threading.Thread(target=controller, daemon=True)
         sampler = harness.Sampler(d.port, SALE)
         sampler.start()
-        ctl.start()
+        ctl = harness.start_threads([(controller,)])
         try:
             crowd.run()
-            ctl.join(CROWD_DEADLINE + RECOVERY_TIMEOUT)
         finally:
             started.set()  # never leave the controller waiting
             sampler.stop()
-        if errors:
-            raise errors[0]
-        self.assertEqual(crowd.stuck, 0, "crowd threads still running after %.0f s"
-                         % CROWD_DEADLINE)
-        self.assertFalse(ctl.is_alive(), "the outage never ended")
+        harness.join_all(ctl, CROWD_DEADLINE + RECOVERY_TIMEOUT, "outage controller")
         self.assertEqual(outage.phase, Outage.UP, "the backend never came back")
         self.assertEqual(crowd.bad, [], "answers no outage may give")
         self.check_readyz_while_down(outage, backend)
@@ -441,13 +458,11 @@ class BackendOutages(harness.DaemonTestCase):
                outage.down_s, hung[:3]))
         self.assertGreaterEqual(outage.refused_while_down, MIN_REFUSALS,
                                 "too few requests refused while %s was away" % backend)
-        if backend == "storage":
-            bound = PROMPT_TIMEOUTS * STORAGE_TIMEOUT_MS / 1000.0
-            self.assertLessEqual(
-                crowd.slowest[Outage.DOWN], bound,
-                "a POST took %.1f s while storage was away (its timeout is %.1f s): "
-                "requests queue behind each other's timeouts"
-                % (crowd.slowest[Outage.DOWN], STORAGE_TIMEOUT_MS / 1000.0))
+        # How long the slowest refusal took is reported, not asserted (tests
+        # never fail on timing): a POST that waited behind others' timeouts
+        # past HTTP_TIMEOUT is already counted as unanswered above.
+        note("slowest POST while %s was away: %.2f s (its timeout %.1f s)"
+             % (backend, crowd.slowest[Outage.DOWN], STORAGE_TIMEOUT_MS / 1000.0))
 
     def check_readyz_while_down(self, outage, backend):
         self.assertGreater(len(outage.readyz_down), 1)
@@ -489,7 +504,9 @@ class BackendOutages(harness.DaemonTestCase):
                 busy[0] += 1
                 return None
             if r.status != 200:
-                raise AssertionError("GET booking of %s (%s): %r" % (user, bid, r))
+                raise WrongAnswer("GET booking of %s (%s), answered %s: %r"
+                                  % (user, bid, "202" if user in crowd.accepted
+                                     else "409 already_booked", r))
             return r.json
 
         def poll(which):
@@ -527,6 +544,8 @@ class BackendOutages(harness.DaemonTestCase):
         try:
             settled = harness.wait_until(quiescent, timeout=SETTLE_TIMEOUT,
                                          what="a quiescent sale")
+        except WrongAnswer as e:
+            self.fail("a booking went missing: %s" % e)
         except AssertionError:
             counts = {}
             for u, _ in items:
@@ -570,23 +589,38 @@ class BackendOutages(harness.DaemonTestCase):
             self.assertLessEqual(s["held"] + s["booked"], SALE_ITEMS, "oversold: %r" % s)
             self.assertGreaterEqual(s["available"], 0, s)
 
+    def check_early_holders(self, d, early, settled, what):
+        """Users accepted before the backend went away (EARLY_HOLDERS of
+        them, see remember_holders) still hold their booking after `what`,
+        and asking again names that same booking."""
+        self.assertEqual(len(early), EARLY_HOLDERS, "users accepted before the kill")
+        c = self.client(d)
+        for user, bid in early.items():
+            self.assertEqual(settled[user]["status"], "hold",
+                             "%s held before %s: %r" % (user, what, settled[user]))
+            r = c.book(SALE, token_for(user))
+            self.assertError(r, 409, "already_booked")
+            self.assertEqual(r.json["booking_id"], bid, "one per user survives")
+
     # ---- the tests ----------------------------------------------------------
+
+    @staticmethod
+    def remember_holders(early):
+        """A before_stop that files the first users accepted (they must keep
+        their booking through what follows) in `early`."""
+        def remember(crowd):
+            with crowd.cond:
+                early.update(list(crowd.accepted.items())[:EARLY_HOLDERS])
+        return remember
 
     def test_redis_killed_and_back_empty_mid_sale_is_rebuilt_from_storage(self):
         for rnd in range(ROUNDS):
             early = {}
-
-            def remember_holders(crowd):
-                # A few users accepted before the kill: they must keep
-                # their booking through the rebuild.
-                with crowd.cond:
-                    early.update(list(crowd.accepted.items())[:20])
-
             # RedisServer never persists (--save '' --appendonly no): the
             # server started again is empty.
             d, crowd, _, settled, view = self.crowd_through_outage(
                 "inventory", self.redis.kill, self.redis.start,
-                before_stop=remember_holders)
+                before_stop=self.remember_holders(early))
             # The rebuild at the daemon's start finds nothing stored; the one
             # after the outage finds the holds taken before it.
             with open(d.log_path, errors="replace") as f:
@@ -594,13 +628,7 @@ class BackendOutages(harness.DaemonTestCase):
             self.assertTrue(any(n > 0 for n in rebuilt),
                             "no rebuild from storage after redis came back empty: "
                             "rebuilds of %s held or booked" % rebuilt)
-            c = self.client(d)
-            for user, bid in early.items():
-                self.assertEqual(settled[user]["status"], "hold",
-                                 "%s held before the kill: %r" % (user, settled[user]))
-                r = c.book(SALE, token_for(user))
-                self.assertError(r, 409, "already_booked")
-                self.assertEqual(r.json["booking_id"], bid, "one per user survives")
+            self.check_early_holders(d, early, settled, "the kill and the rebuild")
             note("round %d: redis back empty, rebuilt from storage (held or booked "
                  "per rebuild: %s); %d early holders kept their booking"
                  % (rnd + 1, rebuilt, len(early)))
@@ -610,11 +638,42 @@ class BackendOutages(harness.DaemonTestCase):
             self.crowd_through_outage("queue", self.rabbit.stop, self.rabbit.start)
             note("round %d: broker stopped and started on its data" % (rnd + 1))
 
+    def test_rabbitmq_killed_mid_sale_loses_nothing(self):
+        for rnd in range(ROUNDS):
+            self.crowd_through_outage("queue", self.rabbit.kill, self.rabbit.start)
+            note("round %d: broker SIGKILLed and started again on its data"
+                 % (rnd + 1))
+
     def test_mongodb_stopped_and_started_mid_sale_loses_nothing(self):
         for rnd in range(ROUNDS):
             self.crowd_through_outage("storage", self.mongo.stop, self.mongo.start)
             note("round %d: storage stopped (dump written) and started (dump read)"
                  % (rnd + 1))
+
+    def mongo_replays(self, mongo):
+        """[(records replayed, failed)] from each start of `mongo` so far."""
+        with open(mongo.log_path, errors="replace") as f:
+            return [(int(a), int(b)) for a, b in REPLAYED_RE.findall(f.read())]
+
+    def test_mongodb_killed_mid_sale_keeps_every_acknowledged_write(self):
+        mongo = self.durable_mongo
+        for rnd in range(ROUNDS):
+            early = {}
+            before = len(self.mongo_replays(mongo))
+            # No dump is written: all the sale's writes come back from the
+            # journal, or are lost and the checks of the sale fail.
+            d, crowd, _, settled, view = self.crowd_through_outage(
+                "storage", mongo.kill, mongo.start,
+                before_stop=self.remember_holders(early), mongo=mongo)
+            replays = self.mongo_replays(mongo)[before:]
+            self.assertEqual(len(replays), 1,
+                             "one journal replay after the kill: %s\n%s"
+                             % (replays, mongo.log_tail()))
+            self.assertGreater(replays[0][0], 0, "nothing replayed")
+            self.check_early_holders(d, early, settled, "the kill")
+            note("round %d: storage SIGKILLed and started again: %d journal "
+                 "records replayed (%d failed as when first written)"
+                 % (rnd + 1, replays[0][0], replays[0][1]))
 
     def test_mongodb_frozen_mid_sale_loses_nothing(self):
         for rnd in range(ROUNDS):

@@ -4,8 +4,10 @@ Debian packages no MongoDB server, so the integration and end-to-end tests
 run on CongoDB, the MongoDB wire-protocol server in JavaScript shipped by the
 npm package @push.rocks/smartmongo (pinned in mongo/package.json), started by
 mongo/server.js on Debian's nodejs. Data lives in memory: a restart starts
-empty, unless dump_path is given (below). mongo/server.js also enforces unique and unique-partial indexes,
-which CongoDB 2.2.0 records but does not enforce (see the shim there).
+empty, unless dump_path is given (below; a stop and a start keep the data),
+and with journal_path as well (or durable=True) a SIGKILL keeps it too.
+mongo/server.js also enforces unique and unique-partial indexes, which
+CongoDB 2.2.0 records but does not enforce (see the shim there).
 
 API (Python 3 standard library only):
 
@@ -16,6 +18,7 @@ API (Python 3 standard library only):
         mongo.port
         mongo.kill()                      # SIGKILL: the server goes away
         mongo.start()                     # again, on the same port, empty
+                                          #   (durable: with all its data)
         mongo.freeze(); mongo.thaw()      # SIGSTOP / SIGCONT: a hung server
         mongo.restart()                   # stop() then start()
         mongo.stop(); mongo.start()       # with dump_path: the data is kept
@@ -24,13 +27,22 @@ API (Python 3 standard library only):
     # also when the block raised; stop() is idempotent.
 
     MongoServer(port=0, host="127.0.0.1", runtime_dir=None, log_path=None,
-                dump_path=None)
+                dump_path=None, journal_path=None, durable=False)
       port 0 takes a free port on the first start; later starts reuse it.
       dump_path: a file where the server writes all its data when stop()
       ends it (SIGTERM) and which start() reads back, so that a stop and a
       start keep the data, as a MongoDB server's would. kill() writes
-      nothing: what changed since the last stop() is lost. See "THE DUMP"
-      in mongo/server.js for why CongoDB's own storage options do not do.
+      nothing: without a journal, what changed since the last stop() is
+      lost. See "THE DUMP" in mongo/server.js for why CongoDB's own storage
+      options do not do.
+      journal_path (needs dump_path): a write-ahead journal (--journal) to
+      which the server appends and fdatasyncs every write before applying
+      it, and which start() replays after the dump: kill() (SIGKILL) then
+      loses nothing that was acknowledged, as with a journaled MongoDB. Each
+      write costs an fdatasync. See "THE JOURNAL" in mongo/server.js.
+      durable=True: dump_path and journal_path default to files in a temp
+      dir of the server's own (removed when the with-block ends), so that
+      both stop() and kill() keep the data.
     ensure_installed(runtime_dir=None) -> path of node_modules
 
 start() raises MongoServerError with the reason and the server's log tail
@@ -99,9 +111,20 @@ class MongoServer:
     """One CongoDB process on 127.0.0.1; see the module's docstring."""
 
     def __init__(self, port=0, host="127.0.0.1", runtime_dir=None,
-                 log_path=None, dump_path=None):
+                 log_path=None, dump_path=None, journal_path=None,
+                 durable=False):
         self.host = host
+        self._own_dir = None
+        if durable and not (dump_path and journal_path):
+            self._own_dir = tempfile.mkdtemp(prefix="fs-congodb-data-")
+            dump_path = dump_path or os.path.join(self._own_dir, "dump.ejson")
+            journal_path = journal_path or os.path.join(self._own_dir,
+                                                        "journal.ejson")
+        if journal_path and not dump_path:
+            raise ValueError("journal_path needs dump_path (the journal is "
+                             "emptied into the dump by a graceful stop)")
         self.dump_path = dump_path
+        self.journal_path = journal_path
         self.port = port
         self.runtime_dir = runtime_dir
         self._own_log = log_path is None
@@ -124,6 +147,8 @@ class MongoServer:
                 os.unlink(self.log_path)
             except OSError:
                 pass
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
         return False
 
     def start(self):
@@ -137,6 +162,8 @@ class MongoServer:
                 "--port", str(self.port), "--host", self.host]
         if self.dump_path:
             argv += ["--dump", self.dump_path]
+        if self.journal_path:
+            argv += ["--journal", self.journal_path]
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
@@ -201,7 +228,10 @@ class MongoServer:
                 "log:\n%s" % (proc.returncode, self.dump_path, self.log_tail()))
 
     def kill(self):
-        """The server goes away at once (SIGKILL): no goodbye to clients."""
+        """The server goes away at once (SIGKILL): no goodbye to clients, no
+        dump written. With a journal_path, start() brings back every write
+        it had acknowledged (the journal replayed); without, what changed
+        since the last stop() is lost."""
         proc, self.proc = self.proc, None
         if proc is None:
             return

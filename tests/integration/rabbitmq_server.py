@@ -10,6 +10,8 @@ API
         rmq.port                       # the AMQP port (free port picked at start)
         rmq.stop()                     # graceful stop (SIGTERM to the node);
                                        #   data stays, the port goes dark
+        rmq.kill()                     # a crash: SIGKILL to the node's beam;
+                                       #   what it had synced to disk stays
         rmq.start()                    # start again on the same AMQP port and
                                        #   data (a new distribution port)
         rmq.restart()                  # stop() + start()
@@ -26,6 +28,20 @@ close() stops the node (SIGTERM, then SIGKILL of its process group after 20 s)
 and removes the temp dir; it is safe to call twice and is also called from
 __exit__ on failure, so a failing test never leaves a node behind.
 
+kill() is a crash of the broker: SIGKILL to the node itself, the beam.smp
+process (the child of the start script, which only waits for it; the
+script then exits), so nothing is flushed or closed on the way out. As on a
+real crash, durable queues and the persistent messages the broker had
+confirmed (it confirms them once on disk) are recovered by the next start(),
+on the same AMQP port and data dir; unconfirmed ones may be lost. kill(),
+like stop(), returns once nothing of the node is left: the script, beam.smp,
+and what beam started (erl_child_setup, which puts itself and each port
+program it starts, inet_gethost or the disk monitor's sh, in a session of
+its own, out of reach of a signal to the script's group; they exit when
+beam does, and are SIGKILLed if they have not within the bound), the port
+no longer answering, and the node's name gone from epmd, so that start()
+can take it again.
+
 How the node is isolated: RABBITMQ_NODENAME=fs-test-<pid>-<n>@localhost,
 RABBITMQ_NODE_PORT and RABBITMQ_DIST_PORT on free ports, mnesia, logs,
 config and the Erlang cookie ($HOME) in the temp dir, and an empty
@@ -41,6 +57,7 @@ RABBITMQ_SERVER_BIN overrides that path.
 
 import itertools
 import os
+import struct
 import shutil
 import signal
 import socket
@@ -77,6 +94,67 @@ def _speaks_amqp(port, timeout=1.0):
         return False
 
 
+def _proc_table():
+    """{pid: (ppid, start time, state, comm)} of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # comm may hold spaces and parentheses: it ends at the last ')'.
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(name)] = (int(fields[1]), fields[19], fields[0], comm)
+    return table
+
+
+def _descendants(root):
+    """[(pid, start time, comm, ppid)] of root and everything under it."""
+    table = _proc_table()
+    children = {}
+    for pid, (ppid, _, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            found.append((pid, table[pid][1], table[pid][3], table[pid][0]))
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def _alive(procs):
+    """Those of procs (from _descendants) still running: same pid and start
+    time (not a reused pid), not a zombie."""
+    table = _proc_table()
+    return [p for p in procs
+            if p[0] in table and table[p[0]][1] == p[1] and table[p[0]][2] != "Z"]
+
+
+def epmd_names(port=4369, timeout=1.0):
+    """The node names registered with the local epmd (NAMES_REQ); [] when
+    no epmd runs."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(struct.pack(">Hc", 1, b"n"))
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return []
+    # After the 4-byte port of epmd: "name NAME at port N\n" per node.
+    return [line.split()[1] for line in data[4:].decode(errors="replace").splitlines()
+            if line.startswith("name ")]
+
+
 class RabbitMQServer:
     def __init__(self, start_timeout=60.0, keep_dir=False):
         self.start_timeout = start_timeout
@@ -86,6 +164,7 @@ class RabbitMQServer:
         self.port = free_port()
         self.dist_port = free_port()
         self.proc = None
+        self.started = False  # once, so the AMQP port is fixed for clients
         self._write_config()
 
     # ---- the URL clients use -------------------------------------------------
@@ -130,7 +209,7 @@ class RabbitMQServer:
         })
         return env
 
-    def start(self):
+    def start(self, _tries=5):
         if self.is_running():
             return self
         server = os.environ.get("RABBITMQ_SERVER_BIN", DEFAULT_SERVER_BIN)
@@ -142,7 +221,9 @@ class RabbitMQServer:
         # since a busy test machine may have handed the old one out as an
         # ephemeral port while the node was down.
         self.dist_port = free_port()
-        out = open(os.path.join(self.dir, "log", "stdout.log"), "ab")
+        stdout_log = os.path.join(self.dir, "log", "stdout.log")
+        out = open(stdout_log, "ab")
+        offset = out.tell()
         try:
             self.proc = subprocess.Popen(
                 [server], env=self._env(), cwd=self.dir, stdout=out,
@@ -153,9 +234,22 @@ class RabbitMQServer:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                with open(stdout_log, "rb") as f:
+                    f.seek(offset)
+                    taken = b"eaddrinuse" in f.read()
+                if taken and not self.started and _tries > 1:
+                    # free_port() only said the port was free when this
+                    # object was made; on a shared machine another test may
+                    # have taken it since. No client knows it yet: pick
+                    # another (the AMQP port is fixed from the first start).
+                    self.proc = None
+                    self.port = free_port()
+                    self._write_config()
+                    return self.start(_tries - 1)
                 raise RabbitMQError("rabbitmq-server exited with %s:\n%s" %
                                     (self.proc.returncode, self.log_tail()))
             if _speaks_amqp(self.port):
+                self.started = True
                 return self
             time.sleep(0.2)
         self._kill()
@@ -175,25 +269,89 @@ class RabbitMQServer:
     def _kill(self):
         if self.proc is None:
             return
+        procs = self._node_procs()
         self._signal_group(signal.SIGKILL)
         self.proc.wait()
         self.proc = None
+        self._reap(procs, 20.0)
+
+    def _node_procs(self):
+        """The start script and everything under it, while the script is an
+        unreaped child (so that its pid cannot belong to another process)."""
+        return _descendants(self.proc.pid) if self.proc.poll() is None else []
+
+    def _reap(self, procs, timeout):
+        """Waits until none of procs (the node's, listed before it was
+        signalled) runs, SIGKILLing those left after `timeout`; then until
+        the node's name is gone from epmd (it goes when beam's connection to
+        epmd closes). Raises RabbitMQError if either outlives the bound."""
+        deadline = time.monotonic() + timeout
+        while _alive(procs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid, *_ in _alive(procs):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        short = self.node.split("@")[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            left = _alive(procs)
+            registered = short in epmd_names()
+            if not left and not registered:
+                return
+            time.sleep(0.05)
+        raise RabbitMQError("node %s not gone %.0f s after it was killed: "
+                            "processes left %s, still registered with epmd: %s"
+                            % (self.node, 2 * timeout, left, registered))
+
+    def kill(self, timeout=20.0):
+        """A crash: SIGKILL to the node's beam.smp (see the module's
+        docstring). Returns once nothing of the node is left and its port no
+        longer answers; start() then recovers it from its data dir."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:  # already gone, and reaped
+            self.proc = None
+            return
+        procs = self._node_procs()
+        # The node is the script's beam.smp child; another beam.smp (a
+        # short-lived epmd starter) would be further down.
+        beams = [pid for pid, _, comm, ppid in procs
+                 if comm == "beam.smp" and ppid == self.proc.pid]
+        if beams:
+            os.kill(beams[0], signal.SIGKILL)
+        else:
+            self._signal_group(signal.SIGKILL)  # not yet exec'd
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+        self._reap(procs, timeout)
+        deadline = time.monotonic() + timeout
+        while _speaks_amqp(self.port, 0.2) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def stop(self, timeout=20.0):
         """Graceful stop: the node flushes and closes its queues. Returns once
         the node's process group is gone and the port no longer answers."""
         if self.proc is None:
             return
+        procs = self._node_procs()
         if self.proc.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 pass
-        # The start script's children (beam, erl_child_setup) share the group.
+        # The start script and beam share the group; erl_child_setup and
+        # its port programs are in sessions of their own (see _reap).
         self._signal_group(signal.SIGKILL)
         self.proc.wait()
         self.proc = None
+        self._reap(procs, timeout)
         deadline = time.monotonic() + timeout
         while _speaks_amqp(self.port, 0.2) and time.monotonic() < deadline:
             time.sleep(0.1)
