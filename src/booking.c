@@ -39,7 +39,8 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
                         (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
     pthread_mutex_init(&svc->doubtful_lock, NULL);
     svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
-    return svc->doubtful ? 0 : -1;
+    svc->settling = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->settling));
+    return svc->doubtful && svc->settling ? 0 : -1;
 }
 
 void fs_service_free(struct fs_service *svc)
@@ -47,7 +48,9 @@ void fs_service_free(struct fs_service *svc)
     fs_sales_free(&svc->sales);
     pthread_mutex_destroy(&svc->doubtful_lock);
     free(svc->doubtful);
+    free(svc->settling);
     svc->doubtful = NULL;
+    svc->settling = NULL;
 }
 
 static void doubtful_add(struct fs_service *svc, const char *booking_id)
@@ -76,22 +79,33 @@ static int settle_one(struct fs_service *svc, const char *booking_id)
     return rc == FS_OK || rc == FS_CONFLICT || rc == FS_NOT_FOUND ? 0 : -1;
 }
 
-size_t fs_booking_settle_doubtful(struct fs_service *svc)
+/* The list is swapped out under the lock and settled without it: a request
+ * thread answering 503 must never wait behind this loop's storage calls
+ * (it did, and after an outage left thousands of ids, POSTs went
+ * unanswered for seconds). The loop stops at the first failure (storage is
+ * still away) and at budget_ms, so a long list cannot hold up shutdown;
+ * what is left goes back on the list for the next sweep. Only the sweeper
+ * calls this, so `settling` is its own. */
+size_t fs_booking_settle_doubtful(struct fs_service *svc, int64_t budget_ms)
 {
-    size_t settled = 0, i = 0;
+    int64_t deadline = fs_mono_ns() / 1000000 + budget_ms;
+    char (*batch)[FS_ID_MAX + 1];
+    size_t n, i = 0;
 
     pthread_mutex_lock(&svc->doubtful_lock);
-    while (i < svc->n_doubtful) {
-        if (settle_one(svc, svc->doubtful[i]) != 0) {
-            i++;  /* storage still away: try again next sweep */
-            continue;
-        }
-        memcpy(svc->doubtful[i], svc->doubtful[--svc->n_doubtful],
-               FS_ID_MAX + 1);
-        settled++;
-    }
+    batch = svc->doubtful;
+    svc->doubtful = svc->settling;
+    svc->settling = batch;
+    n = svc->n_doubtful;
+    svc->n_doubtful = 0;
     pthread_mutex_unlock(&svc->doubtful_lock);
-    return settled;
+
+    while (i < n && fs_mono_ns() / 1000000 < deadline &&
+           settle_one(svc, batch[i]) == 0)
+        i++;
+    for (size_t k = i; k < n; k++)
+        doubtful_add(svc, batch[k]);
+    return i;
 }
 
 struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)

@@ -33,6 +33,7 @@ struct fs_service {
     int shared_queue;
     pthread_mutex_t doubtful_lock;
     char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
+    char (*settling)[FS_ID_MAX + 1];  /* the sweeper's: swapped with doubtful */
     size_t n_doubtful;
 };
 
@@ -78,8 +79,8 @@ enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
 
 /* Takes back bookings whose 503 may not have been true: any still queued in
  * storage becomes deleted. Returns how many were settled. The sweeper calls
- * it; ids stay until storage answers. */
-size_t fs_booking_settle_doubtful(struct fs_service *svc);
+ * it, for at most budget_ms a call; ids stay until storage answers. */
+size_t fs_booking_settle_doubtful(struct fs_service *svc, int64_t budget_ms);
 
 /* Publishes a message for a booking already recorded as queued. The caller
  * counts it in its sale's `pending`. */

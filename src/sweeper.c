@@ -144,7 +144,7 @@ static void *sweeper_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         now = fs_now_ms();
         fs_sweeper_sweep(s->svc, now);
-        fs_booking_settle_doubtful(s->svc);
+        fs_booking_settle_doubtful(s->svc, interval);
         refresh_gauges(s->svc);
         if (now - s->last_reconcile_ms >= RECONCILE_EVERY_MS) {
             fs_sweeper_reconcile(s->svc, now, RECONCILE_GRACE_MS);
