@@ -6,6 +6,19 @@
 
 #include "backends.h"
 
+/* "FILE:LINE: " before a loader error, LINE the plugin name's. */
+static void prefix_line(const struct fs_config *cfg, const struct fs_plugin_config *block,
+                        char *err, size_t errlen)
+{
+    char *msg = strdup(err);
+
+    int line = block->name_line > 0 ? block->name_line : block->line;
+
+    if (msg && cfg->path && line > 0)
+        snprintf(err, errlen, "%s:%d: %s", cfg->path, line, msg);
+    free(msg);
+}
+
 int fs_backends_open(struct fs_backends *be, const struct fs_config *cfg,
                      const char *plugin_dir, char *err, size_t errlen)
 {
@@ -22,8 +35,11 @@ int fs_backends_open(struct fs_backends *be, const struct fs_config *cfg,
     memset(be, 0, sizeof(*be));
     for (size_t i = 0; i < 3; i++) {
         if (fs_plugin_open(parts[i].b, plugin_dir, parts[i].kind,
-                           parts[i].block->name, err, errlen) != 0 ||
-            fs_plugin_configure(parts[i].b, parts[i].block, cfg, err, errlen) != 0)
+                           parts[i].block->name, err, errlen) != 0) {
+            prefix_line(cfg, parts[i].block, err, errlen);
+            goto fail;
+        }
+        if (fs_plugin_configure(parts[i].b, parts[i].block, cfg, err, errlen) != 0)
             goto fail;
     }
     return 0;

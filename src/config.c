@@ -25,12 +25,12 @@
 
 #include "config.h"
 #include "ids.h"
+#include "suggest.h"
 
 #define JWT_SECRET_MIN 16
 #define ADMIN_TOKEN_MIN 16
 #define SECRET_FILE_MAX (64 * 1024)
 #define QNAME_MAX 160
-#define SUGGEST_DISTANCE 2
 #define HINT_NAMES_MAX 64
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -62,58 +62,15 @@ static void errorf(char *err, size_t errlen, const char *file, int line,
     va_end(ap);
 }
 
-/* Levenshtein distance, two rows; names longer than 63 bytes are never a
- * plausible typo of a key, so they count as far away. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t prev[64], cur[64];
-    if (la >= 64 || lb >= 64)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof(size_t));
-    }
-    return prev[lb];
-}
-
-/* "; did you mean 'x'?" when a name is within SUGGEST_DISTANCE, else the list
- * of known names, so that every unknown-key error says what would work. */
+/* The suggestion for an unknown word: the closest known one, else the
+ * list, so that every unknown-key error says what would work. */
 static void unknown_hint(const char *word, const char *const *names, size_t n,
                          char *out, size_t outlen)
 {
-    const char *best = NULL;
-    size_t best_d = SIZE_MAX, used = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(word, names[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = names[i];
-        }
-    }
-    out[0] = '\0';
-    if (best && best_d <= SUGGEST_DISTANCE) {
-        snprintf(out, outlen, "; did you mean '%s'?", best);
-        return;
-    }
-    if (n == 0) {
+    if (n == 0)
         snprintf(out, outlen, "; this block takes no other keys");
-        return;
-    }
-    for (size_t i = 0; i < n && used < outlen; i++) {
-        int w = snprintf(out + used, outlen - used, "%s%s",
-                         i == 0 ? "; known keys: " : ", ", names[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
+    else
+        fs_suggest(word, names, n, "keys", out, outlen);
 }
 
 /* Strict base-10 int64: optional '-', digits, nothing else. */
@@ -634,6 +591,7 @@ static int parse_plugin_name(struct loader *ld, const char *prefix,
         return fail(ld, v, "%s: '%s' is not a plugin name (letters, digits, "
                     "'_', '-')", qname, text);
     pc->name = strdup(text);
+    pc->name_line = line_of(v);
     return pc->name ? 0 : out_of_memory(ld);
 }
 

@@ -29,6 +29,7 @@ struct fs_config_kv {
 struct fs_plugin_config {
     char *name;                 /* plugins.<kind>.name */
     int line;                   /* line of the block, for messages */
+    int name_line;              /* line of its name (the block's by default) */
     struct fs_config_kv *kv;    /* every other key of the block */
     size_t n_kv;
 };

@@ -1,11 +1,14 @@
 /* plugin_loader.c - dlopen, ABI checks, configure, start and close plugins. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "plugin_loader.h"
+#include "suggest.h"
 
 /* The smallest descriptor this daemon can use: everything up to the kind's
  * operation table pointers. */
@@ -101,6 +104,74 @@ static int plugin_name_valid(const char *name)
     return 1;
 }
 
+#define LISTED_MAX 32
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* How to get a plugin this project ships but this build left out. */
+static const char *how_to_build(enum fs_plugin_kind kind, const char *name)
+{
+    static const struct {
+        enum fs_plugin_kind kind;
+        const char *name, *how;
+    } real[] = {
+        {FS_PLUGIN_QUEUE, "rabbitmq", "install librabbitmq-dev, then configure --with-rabbitmq"},
+        {FS_PLUGIN_INVENTORY, "redis", "install libhiredis-dev, then configure --with-redis"},
+        {FS_PLUGIN_STORAGE, "mongo", "install libmongoc-dev, then configure --with-mongo"},
+    };
+    for (size_t i = 0; i < sizeof(real) / sizeof(real[0]); i++)
+        if (real[i].kind == kind && strcmp(real[i].name, name) == 0)
+            return real[i].how;
+    return NULL;
+}
+
+/* The names of the plugins of `kind` in dir (files KIND_NAME.so), sorted;
+ * returns how many (at most max), each malloc'd. */
+static size_t list_plugins(const char *dir, enum fs_plugin_kind kind,
+                           char **names, size_t max)
+{
+    const char *k = fs_plugin_kind_name(kind);
+    size_t klen = strlen(k), n = 0;
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    while (d && n < max && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > klen + 4 && strncmp(e->d_name, k, klen) == 0 &&
+            e->d_name[klen] == '_' && strcmp(e->d_name + len - 3, ".so") == 0 &&
+            (names[n] = strndup(e->d_name + klen + 1, len - klen - 4)) != NULL)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    qsort(names, n, sizeof(*names), compare_names);
+    return n;
+}
+
+/* plugins.KIND.name names no file in dir: say which plugins there are, the
+ * closest one, and how to build a real plugin this build left out. */
+static void missing_plugin(const char *dir, enum fs_plugin_kind kind,
+                           const char *name, char *err, size_t errlen)
+{
+    char *names[LISTED_MAX], hint[512] = "";
+    size_t n = list_plugins(dir, kind, names, LISTED_MAX);
+    const char *how = how_to_build(kind, name);
+
+    fs_suggest(name, (const char *const *)names, n, "plugins", hint, sizeof(hint));
+    if (how)
+        snprintf(err, errlen, "plugins.%s.name '%s': this build has no %s plugin "
+                 "(%s)%s", fs_plugin_kind_name(kind), name, name, how, hint);
+    else
+        snprintf(err, errlen, "plugins.%s.name '%s': no such plugin in %s%s%s",
+                 fs_plugin_kind_name(kind), name, dir, hint,
+                 n ? "" : " (none at all: is plugins.dir or --plugin-dir right?)");
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+}
+
 int fs_plugin_open(struct fs_backend *b, const char *dir,
                    enum fs_plugin_kind kind, const char *name, char *err,
                    size_t errlen)
@@ -125,9 +196,14 @@ int fs_plugin_open(struct fs_backend *b, const char *dir,
     snprintf(b->path, len, "%s/%s_%s.so", dir, fs_plugin_kind_name(kind), name);
     /* RTLD_NOW: a missing symbol fails here, not mid-sale. RTLD_LOCAL: two
      * plugins' symbols never collide. */
+    if (access(b->path, F_OK) != 0) {
+        missing_plugin(dir, kind, name, err, errlen);
+        goto fail;
+    }
     b->handle = dlopen(b->path, RTLD_NOW | RTLD_LOCAL);
     if (!b->handle) {
-        snprintf(err, errlen, "%s: cannot load: %s", b->path, dlerror());
+        snprintf(err, errlen, "plugins.%s.name '%s': cannot load: %s",
+                 fs_plugin_kind_name(kind), name, dlerror());
         goto fail;
     }
     b->plugin = dlsym(b->handle, FS_PLUGIN_SYMBOL);

@@ -132,6 +132,41 @@ class Cli(harness.DaemonTestCase):
                              "%s: stderr must say FILE:%d: (got %r)" % (name, line, err))
             note("%-18s -> exit %d, %r" % (name, rc, err.strip().splitlines()[0][:100]))
 
+    def misspelt_plugin(self, old, new, plugin_dir):
+        """--check-config of the sample config with plugin `old` renamed
+        `new`: (exit code, stderr, the line of the name)."""
+        with open(os.path.join(harness.SRCDIR, "etc", "flashsaled.yaml")) as f:
+            lines = f.read().split("\n")
+        at = next(i for i, l in enumerate(lines) if l.strip() == "name: %s" % old)
+        lines[at] = lines[at].replace(old, new)
+        path = os.path.join(self.tmp, "plugin-%s.yaml" % new)
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+        rc, out, err = self.cli("--check-config", path, "--plugin-dir", plugin_dir)
+        return rc, err, at + 1
+
+    def test_a_misspelt_plugin_name_names_its_line_and_the_closest_plugin(self):
+        rc, err, line = self.misspelt_plugin("sqlite", "sqlit", harness.PLUGIN_DIR)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("plugin-sqlit.yaml:%d: plugins.storage.name 'sqlit': no such plugin in %s; "
+                      "did you mean 'sqlite'?" % (line, harness.PLUGIN_DIR), err)
+        self.assertEqual(err.count(harness.PLUGIN_DIR), 1, "the path said once: %r" % err)
+        rc, err, line = self.misspelt_plugin("sqlite", "postgres", harness.PLUGIN_DIR)
+        self.assertIn(":%d: plugins.storage.name 'postgres': no such plugin" % line, err)
+        self.assertIn("known plugins: mongo, sqlite", err)
+        note("name: sqlit -> line %d, did you mean 'sqlite'; postgres -> the list" % line)
+
+    def test_a_real_plugin_this_build_lacks_says_how_to_build_it(self):
+        embedded = os.path.join(self.tmp, "embedded-only")
+        os.makedirs(embedded)
+        for f in ("queue_memory.so", "inventory_memory.so", "storage_sqlite.so"):
+            shutil.copy(os.path.join(harness.PLUGIN_DIR, f), embedded)
+        rc, err, line = self.misspelt_plugin("sqlite", "mongo", embedded)
+        self.assertEqual(rc, 1, err)
+        self.assertIn(":%d: plugins.storage.name 'mongo': this build has no mongo plugin "
+                      "(install libmongoc-dev, then configure --with-mongo)" % line, err)
+        note("storage mongo on an embedded-only build -> %r" % err.strip()[:120])
+
     def test_check_config_reports_yaml_syntax_errors_with_a_line(self):
         path = os.path.join(self.tmp, "syntax.yaml")
         with open(path, "w") as f:
