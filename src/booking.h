@@ -31,6 +31,9 @@ struct fs_service {
     /* The queue outlives this process and may be consumed by other daemons
      * (FS_QUEUE_DURABLE): `pending` then cannot be trusted across them. */
     int shared_queue;
+    /* The inventory plugin offers claims (fs_plugin.h): the accept path
+     * takes the item itself, exactly, on any number of daemons. */
+    int claims;
     pthread_mutex_t doubtful_lock;
     char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
     size_t n_doubtful;
@@ -47,10 +50,12 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
 void fs_service_free(struct fs_service *svc);
 struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
 
-/* The accept path. FS_OK: out holds the queued booking (answer 202).
- * FS_NOT_FOUND: no such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock
- * left counting this daemon's pending bookings. FS_DUPLICATE: the user has an
- * active booking, its id in existing. FS_UNAVAILABLE: nothing was accepted. */
+/* The accept path. FS_OK: out holds the queued booking (answer 202); with
+ * claims, its item is taken and the request durably queued. FS_NOT_FOUND: no
+ * such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock left (without
+ * claims: counting this daemon's pending bookings). FS_DUPLICATE: the user
+ * has an active booking, its id in existing. FS_UNAVAILABLE: nothing was
+ * accepted. */
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
                                  const char *user_id, uint32_t hold_seconds,
                                  struct fs_booking *out,

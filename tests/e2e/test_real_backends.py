@@ -88,10 +88,11 @@ class RealBackends(real_backends.RealBackendsCase):
         stuck = [s for s in settled if isinstance(s, Exception)]
         self.assertEqual(stuck, [], "bookings lost or stuck")
         holds = [s for s in settled if s["status"] == "hold"]
+        # Exact acceptance across daemons: one 202 per item, each a hold.
+        self.assertEqual(len(outcome), inventory, "202s across both daemons")
         self.assertEqual(len(holds), inventory, "holds across both daemons")
         for s in settled:
-            if s["status"] != "hold":
-                self.assertEqual((s["status"], s.get("reason")), ("rejected", "sold_out"), s)
+            self.assertEqual(s["status"], "hold", s)
         for s in samplers:
             for v in s.samples:
                 self.assertLessEqual(v["held"] + v["booked"], inventory, v)
@@ -103,6 +104,80 @@ class RealBackends(real_backends.RealBackendsCase):
              "%d hold, %d samples all <= %d"
              % (users, len(repeats), len(outcome), len(holds),
                 sum(len(s.samples) for s in samplers), inventory))
+
+    def test_three_daemons_answer_exactly_inventory_202s_one_per_user(self):
+        """DESIGN.md 9.7 over three daemons on one set of servers: the same
+        user on all three at once gets one 202; a crowd spread over them gets
+        exactly `inventory` 202s in all, each of which becomes a hold."""
+        inventory, triples, crowd = 40, 20, 360
+        sales = [{"id": "tri", "inventory": inventory, "hold_seconds": 300}]
+        ds = [self.real_daemon(sales, threads=32) for _ in range(3)]
+        accepted = {}   # user -> booking id answered 202
+        lock = threading.Lock()
+
+        def record(user, r):
+            with lock:
+                if r.status == 202:
+                    if user in accepted:
+                        return AssertionError("%s: a second 202" % user)
+                    accepted[user] = r.json["booking_id"]
+                    return "202"
+            if r.status == 409 and r.json.get("error") in ("already_booked", "sold_out"):
+                return r.json["error"]
+            return AssertionError("%s: %r" % (user, r))
+
+        # 1. Each of `triples` users asks all three daemons at the same moment.
+        def triple(user):
+            go = threading.Barrier(3)
+            out = [None] * 3
+
+            def one(i):
+                with harness.Client(ds[i].port) as c:
+                    go.wait(10)
+                    out[i] = record(user, c.book("tri", token_for(user)))
+            ts = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            return out
+        outs = [triple("same-%02d" % i) for i in range(triples)]
+        for user, out in zip(("same-%02d" % i for i in range(triples)), outs):
+            self.assertEqual(sorted(map(str, out)),
+                             ["202", "already_booked", "already_booked"],
+                             "%s on three daemons at once: %r" % (user, out))
+        note("%d users each on 3 daemons at once: one 202 and two already_booked each"
+             % triples)
+
+        # 2. A crowd, spread round-robin, all at once.
+        names = ["crowd-%04d" % i for i in range(crowd)]
+        results = []
+        ts = [threading.Thread(target=lambda d=d, part=names[k::3]: results.extend(
+            harness.parallel(lambda c, u: record(u, c.book("tri", token_for(u))),
+                             part, 16, d.port)))
+            for k, d in enumerate(ds)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        errors = [r for r in results if isinstance(r, Exception)]
+        self.assertEqual(errors, [], "unexpected answers")
+        self.assertEqual(len(results), crowd)
+        self.assertEqual(len(accepted), inventory, "202s in all")
+        self.assertEqual(results.count("sold_out"), crowd - (inventory - triples))
+
+        def settle(client, item):
+            user, bid = item
+            return harness.wait_booking(client, "tri", bid, token_for(user), timeout=30)
+        settled = harness.parallel(settle, sorted(accepted.items()), 16, ds[0].port)
+        self.assertEqual([b for b in settled if isinstance(b, Exception)], [])
+        self.assertEqual(sorted({b["status"] for b in settled}), ["hold"], settled[:3])
+        for d in ds:
+            view = self.sale_view(self.client(d), "tri")
+            self.assertEqual((view["available"], view["held"], view["booked"]),
+                             (0, inventory, 0), view)
+        note("3 daemons: %d 202s for %d items (%d triples + crowd of %d), all hold"
+             % (len(accepted), inventory, triples, crowd))
 
     def test_redis_down_answers_503_and_recovers_with_its_data_rebuilt(self):
         d = self.real_daemon([{"id": "outage", "inventory": 5, "hold_seconds": 300}])
