@@ -337,7 +337,10 @@ def default_plugin_lines():
 
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
-                  plugin_lines=EMBEDDED_PLUGINS):
+                  plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None):
+    worker = "sweep_interval_ms: %d" % sweep_interval_ms
+    if claim_lease_ms is not None:
+        worker += ", claim_lease_ms: %d" % claim_lease_ms
     lines = [
         "# written by tests/e2e/harness.py",
         "listen: %s" % yaml_scalar("%s:%d" % (HOST, port)),
@@ -347,7 +350,7 @@ def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
         *plugin_lines,
         "auth: { jwt_secret: %s }" % yaml_scalar(secret),
         "policies: { dir: policies }",
-        "worker: { sweep_interval_ms: %d }" % sweep_interval_ms,
+        "worker: { %s }" % worker,
         "log: { level: info }",
     ]
     lines.extend(extra_lines)
@@ -367,8 +370,9 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=(), plugin_lines=None):
+                 extra_lines=(), plugin_lines=None, claim_lease_ms=None):
         self.sales = DEFAULT_SALES if sales is None else sales
+        self.claim_lease_ms = claim_lease_ms
         self.http_threads = http_threads
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
@@ -394,7 +398,8 @@ class Daemon:
             f.write(render_config(port, self.sales, http_threads=self.http_threads,
                                   sweep_interval_ms=self.sweep_interval_ms,
                                   extra_lines=self.extra_lines,
-                                  plugin_lines=self.plugin_lines))
+                                  plugin_lines=self.plugin_lines,
+                                  claim_lease_ms=self.claim_lease_ms))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]

@@ -179,6 +179,63 @@ class RealBackends(real_backends.RealBackendsCase):
         note("3 daemons: %d 202s for %d items (%d triples + crowd of %d), all hold"
              % (len(accepted), inventory, triples, crowd))
 
+    def test_claims_of_a_daemon_killed_before_its_confirm_come_back_once(self):
+        """DESIGN.md 9.7: a daemon SIGKILLed between claiming items and the
+        broker's confirm (the broker is frozen, so no confirm can come):
+        another daemon's sweeper gives the claims back after the lease,
+        exactly once, and their messages, if the broker got them, take
+        nothing."""
+        inventory, stuck, lease_ms = 10, 5, 800
+        sales = [{"id": "lease", "inventory": inventory, "hold_seconds": 300}]
+        a = self.real_daemon(sales, claim_lease_ms=lease_ms)
+        b = self.real_daemon(sales, claim_lease_ms=lease_ms)
+        cb = self.client(b)
+        self.hold_for(cb, "lease", "early")  # the sale works before the fault
+        users = ["stuck-%d" % i for i in range(stuck)]
+        sampler = harness.Sampler(b.port, "lease")
+        sampler.start()
+        self.rabbit.freeze()
+        try:
+            def post(user):
+                try:
+                    with harness.Client(a.port) as c:
+                        c.book("lease", token_for(user))
+                except Exception:  # noqa: BLE001 - cut short by the kill
+                    pass
+            ts = [threading.Thread(target=post, args=(u,), daemon=True) for u in users]
+            for t in ts:
+                t.start()
+            harness.wait_until(
+                lambda: self.sale_view(cb, "lease")["available"] == inventory - 1 - stuck,
+                what="the %d claims taken (publishes waiting on the frozen broker)" % stuck)
+            a.kill()
+            # Given back by b's sweeper while the broker is still frozen.
+            view = harness.wait_until(
+                lambda: (lambda v: v if v["available"] == inventory - 1 else None)(
+                    self.sale_view(cb, "lease")),
+                timeout=lease_ms / 1000 + 10, what="the claims given back after the lease")
+        finally:
+            self.rabbit.thaw()
+        for t in ts:
+            t.join(15)
+        harness.wait_until(lambda: cb.request("GET", "/readyz").status == 200, timeout=30,
+                           what="/readyz 200 after the broker thawed")
+        # Whatever the broker got from the dead daemon is processed by now:
+        # `late` is queued behind it, and one consumer (b) is left.
+        self.hold_for(cb, "lease", "late")
+        for user in users:  # each stuck user books afresh: the claim is gone
+            self.hold_for(cb, "lease", user)
+        sampler.stop()
+        view = self.sale_view(cb, "lease")
+        self.assertEqual((view["available"], view["held"], view["booked"]),
+                         (inventory - 2 - stuck, 2 + stuck, 0), view)
+        for v in sampler.samples:
+            self.assertSaleConsistent(v, inventory)
+            self.assertLessEqual(v["available"], inventory - 1, "given back twice: %r" % v)
+        note("%d claims of a daemon killed before its confirms: back after the %d ms "
+             "lease (%s), each stuck user then held; %d samples, none above the stock"
+             % (stuck, lease_ms, view, len(sampler.samples)))
+
     def test_redis_down_answers_503_and_recovers_with_its_data_rebuilt(self):
         d = self.real_daemon([{"id": "outage", "inventory": 5, "hold_seconds": 300}])
         c = self.client(d)
