@@ -55,7 +55,8 @@ struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
  * such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock left (without
  * claims: counting this daemon's pending bookings). FS_DUPLICATE: the user
  * has an active booking, its id in existing. FS_UNAVAILABLE: nothing was
- * accepted. */
+ * accepted (a backend is away, or, with claims, the user's earlier request
+ * is still waiting for its confirm). */
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
                                  const char *user_id, uint32_t hold_seconds,
                                  struct fs_booking *out,

@@ -329,11 +329,14 @@ struct fs_storage_ops {
  * entries with state FS_STATE_QUEUED and installs them as durable claims. */
 struct fs_claim_ops {
     uint32_t struct_size;  /* sizeof(struct fs_claim_ops) of the plugin */
-    /* One atomic step: refuse a user who already has a claim, hold or booked
-     * item (FS_DUPLICATE, its booking id in `existing`), refuse when no stock
-     * is left (FS_SOLD_OUT), else take one item as an unconfirmed claim
-     * leased until lease_until_ms. FS_NOT_FOUND: no state for the sale (the
-     * core rebuilds it). Idempotent by booking id like reserve(). */
+    /* One atomic step: refuse a user who already has a durable claim, hold
+     * or booked item (FS_DUPLICATE, its booking id in `existing`), answer
+     * FS_UNAVAILABLE ("ask again later", its id in `existing`) for a user
+     * whose claim is still unconfirmed, since that request may yet fail or
+     * its daemon be dead; refuse when no stock is left (FS_SOLD_OUT), else
+     * take one item as an unconfirmed claim leased until lease_until_ms.
+     * FS_NOT_FOUND: no state for the sale (the core rebuilds it).
+     * Idempotent by booking id like reserve(). */
     enum fs_status (*claim)(void *ctx, const char *sale_id, const char *user_id,
                             const char *booking_id, int64_t lease_until_ms,
                             char existing[FS_ID_MAX + 1]);

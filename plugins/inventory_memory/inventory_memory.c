@@ -616,7 +616,8 @@ static enum fs_status inv_claim_locked(struct inv_sale *s, const char *user_id,
     if (e) {
         if (existing)
             memcpy(existing, e->booking_id, FS_ID_MAX + 1);
-        return FS_DUPLICATE;
+        /* An unconfirmed claim may still end either way: ask again later. */
+        return inv_entry_leased(e) ? FS_UNAVAILABLE : FS_DUPLICATE;
     }
     if (s->c.available <= 0)
         return FS_SOLD_OUT;

@@ -228,6 +228,7 @@ static enum fs_status inv_status(const redisReply *r)
         {"ok", FS_OK}, {"not_found", FS_NOT_FOUND}, {"sold_out", FS_SOLD_OUT},
         {"duplicate", FS_DUPLICATE}, {"conflict", FS_CONFLICT},
         {"expired", FS_EXPIRED}, {"invalid", FS_INVALID},
+        {"in_flight", FS_UNAVAILABLE},
     };
     size_t i;
 
@@ -706,7 +707,8 @@ static enum fs_status inv_redis_claim(void *ctx, const char *sale_id,
     st = inv_run(ctx, INV_CLAIM, sale_id, args, 3, &r);
     if (st == FS_OK)
         st = inv_status(r);
-    if (st == FS_DUPLICATE && existing &&
+    /* "in_flight" (FS_UNAVAILABLE with a reply) names the claim too. */
+    if ((st == FS_DUPLICATE || (st == FS_UNAVAILABLE && r)) && existing &&
         (r->elements != 2 ||
          inv_copy_str(r->element[1], existing, FS_ID_MAX) != 0))
         st = FS_ERROR;

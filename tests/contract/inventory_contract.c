@@ -1270,6 +1270,13 @@ static void test_claim_refuses_a_user_with_a_claim_or_hold_and_names_it(
 
     make_sale(t, SALE, 10);
     assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    /* Unconfirmed: that request may still fail, so "ask again later". */
+    assert_int_equal(claims_of(t)->claim(t->ctx, SALE, "alice", "c2",
+                                         NOW + 1000, existing),
+                     FS_UNAVAILABLE);
+    assert_string_equal(existing, "c1");
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
+    existing[0] = '\0';
     assert_int_equal(claims_of(t)->claim(t->ctx, SALE, "alice", "c2",
                                          NOW + 1000, existing),
                      FS_DUPLICATE);
@@ -1304,6 +1311,8 @@ static void test_claim_refuses_when_sold_out_and_checks_duplicate_first(
     assert_int_equal(claim(t, "bob", "c2", NOW + 1000), FS_OK);
     assert_int_equal(claim(t, "carol", "c3", NOW + 1000), FS_SOLD_OUT);
     assert_int_equal(reserve(t, "carol", "r3", FAR_FUTURE), FS_SOLD_OUT);
+    assert_int_equal(claim(t, "alice", "c4", NOW + 1000), FS_UNAVAILABLE);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
     assert_int_equal(claim(t, "alice", "c4", NOW + 1000), FS_DUPLICATE);
     assert_counts(t, SALE, 2, 0, 0, 0);
 }
@@ -1559,7 +1568,7 @@ static void *same_user_claim_worker(void *arg)
     call_end(r);
     if (st == FS_OK)
         atomic_fetch_add(&r->ok, 1);
-    else if (st == FS_DUPLICATE)
+    else if (st == FS_UNAVAILABLE)  /* the winner's claim is unconfirmed */
         atomic_fetch_add(&r->sold_out, 1);  /* here: refused as a repeat */
     else
         atomic_fetch_add(&r->other, 1);

@@ -645,6 +645,18 @@ def wait_booking(client, sale, booking_id, token, done=lambda b: b["status"] != 
         time.sleep(POLL_INTERVAL)
 
 
+def book_settled(client, sale, token, timeout=POLL_TIMEOUT):
+    """POSTs until the answer is not 503 unavailable (a claim of the same
+    user still awaiting its confirm answers that: DESIGN.md 9.7), polling
+    with a bound; returns the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.book(sale, token)
+        if r.status != 503 or time.monotonic() > deadline:
+            return r
+        time.sleep(POLL_INTERVAL)
+
+
 def wait_until(pred, timeout=POLL_TIMEOUT, what="condition"):
     """Polls pred() until it returns a true value (returned) or the deadline."""
     deadline = time.monotonic() + timeout

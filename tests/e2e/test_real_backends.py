@@ -44,7 +44,9 @@ class RealBackends(real_backends.RealBackendsCase):
         lock = threading.Lock()
 
         def post(client, user):
-            r = client.book("shared", token_for(user))
+            # The same user on the other daemon at the same moment may be
+            # told 503 while the first request's claim awaits its confirm.
+            r = harness.book_settled(client, "shared", token_for(user))
             with lock:
                 if r.status == 202:
                     if user in outcome:
@@ -124,6 +126,8 @@ class RealBackends(real_backends.RealBackendsCase):
                     return "202"
             if r.status == 409 and r.json.get("error") in ("already_booked", "sold_out"):
                 return r.json["error"]
+            if r.status == 503 and r.json.get("error") == "unavailable":
+                return "503"  # the user's claim on another daemon is unconfirmed
             return AssertionError("%s: %r" % (user, r))
 
         # 1. Each of `triples` users asks all three daemons at the same moment.
@@ -142,12 +146,15 @@ class RealBackends(real_backends.RealBackendsCase):
                 t.join(60)
             return out
         outs = [triple("same-%02d" % i) for i in range(triples)]
+        others = {}
         for user, out in zip(("same-%02d" % i for i in range(triples)), outs):
-            self.assertEqual(sorted(map(str, out)),
-                             ["202", "already_booked", "already_booked"],
-                             "%s on three daemons at once: %r" % (user, out))
-        note("%d users each on 3 daemons at once: one 202 and two already_booked each"
-             % triples)
+            self.assertEqual(out.count("202"), 1, "%s on three daemons at once: %r"
+                             % (user, out))
+            for o in out:
+                self.assertIn(o, ("202", "already_booked", "503"), (user, out))
+                others[o] = others.get(o, 0) + 1
+        note("%d users each on 3 daemons at once: exactly one 202 each; the others %s"
+             % (triples, {k: v for k, v in others.items() if k != "202"}))
 
         # 2. A crowd, spread round-robin, all at once.
         names = ["crowd-%04d" % i for i in range(crowd)]

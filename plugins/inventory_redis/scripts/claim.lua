@@ -2,7 +2,8 @@
 -- per user, then stock. The item leaves `available` now; the claim is
 -- leased until claim_durable marks it (its request is safely queued).
 -- KEYS: meta users holds expiry leases   ARGV: user, booking, lease_until_ms
--- Returns {"ok"}, {"duplicate", existing_booking}, {"sold_out"},
+-- Returns {"ok"}, {"duplicate", existing_booking}, {"in_flight",
+-- existing_booking} (the user's claim awaits its confirm), {"sold_out"},
 -- {"conflict"} (the booking id belongs to another user) or {"not_found"}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'not_found'}
@@ -17,6 +18,11 @@ if entry then
 end
 local existing = redis.call('HGET', KEYS[2], user)
 if existing then
+  -- An unconfirmed claim may still end either way (its publish may fail,
+  -- its daemon may be dead): "ask again later", not "already booked".
+  if string.sub(redis.call('HGET', KEYS[3], existing) or '', 1, 1) == 'C' then
+    return {'in_flight', existing}
+  end
   return {'duplicate', existing}
 end
 if tonumber(redis.call('HGET', KEYS[1], 'available')) <= 0 then
