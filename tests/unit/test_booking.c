@@ -226,6 +226,24 @@ static void test_an_unconfirmed_claim_goes_back_after_its_lease_once(void **stat
     accept_ok(w, "one", "bob", &c);
 }
 
+/* A claim lost with the inventory's writes (a Redis replica promoted
+ * without them) while its booking is queued in storage: the worker takes an
+ * item for it, so the 202 still becomes a hold. */
+static void test_a_202_whose_claim_was_lost_still_becomes_a_hold(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b;
+
+    accept_ok(w, "launch", "alice", &b);
+    /* The lost write, behind the service's back. */
+    assert_int_equal(fs_inventory_release(&w->be, "launch", b.booking_id), FS_OK);
+    assert_int_equal(counts(w, "launch").available, 2);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(state_of(w, "alice", "launch", b.booking_id), FS_STATE_HOLD);
+    assert_int_equal(counts(w, "launch").held, 1);
+    assert_int_equal(counts(w, "launch").available, 1);
+}
+
 static void test_a_holder_asking_again_in_a_sold_out_sale_is_already_booked(void **state)
 {
     struct world *w = *state;
@@ -461,6 +479,7 @@ int main(void)
         T(test_restart_requeues_queued_bookings_and_rebuilds_holds),
         T(test_a_202_takes_its_item_at_once_as_a_claim),
         T(test_an_unconfirmed_claim_goes_back_after_its_lease_once),
+        T(test_a_202_whose_claim_was_lost_still_becomes_a_hold),
         T(test_reconcile_records_a_hold_the_inventory_already_released),
         T(test_reconcile_restores_a_live_hold_the_inventory_lost),
 #undef T
