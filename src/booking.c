@@ -233,8 +233,9 @@ static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
  *   (worker.claim_lease_ms); no timing makes it give back a 202's item.
  * - Any failure after the claim answers 503: the storage record is taken
  *   back and then the claim, or, if the inventory is away, the lease gives
- *   it back. A message that reached the queue anyway finds no claim, and the
- *   worker records its booking deleted: its client was never told 202. */
+ *   it back. A message that reached the queue anyway finds no claim and its
+ *   record deleted, and the worker leaves it deleted: its client was never
+ *   told 202 (worker.c, claim_gone, for a record still queued). */
 
 /* Takes back a claimed booking that will be answered 503. Storage first: if
  * the worker recorded the hold meanwhile, the booking stands (the user

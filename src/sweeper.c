@@ -47,8 +47,9 @@ static void record_expired(struct fs_service *svc, const char *sale,
 /* Claims whose lease ran out belong to requests that were never answered
  * 202 (claim_batch.c: their durable mark lost the race, or their daemon
  * died): the item is back already; a record still queued becomes deleted so
- * that no restart re-queues it. Storage away: the record stays queued, and
- * the worker deletes it when a re-queued message finds no claim. */
+ * that no restart re-queues it. Storage away: the record stays queued; a
+ * message of it, re-queued or late, then takes an item for it (worker.c,
+ * claim_gone), as for a claim lost with the inventory's writes. */
 static void record_lapsed(struct fs_service *svc, const struct fs_hold *h,
                           size_t n, int64_t now_ms)
 {
