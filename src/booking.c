@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "booking.h"
 #include "events.h"
@@ -18,38 +17,6 @@
 #include "metrics.h"
 #include "recovery.h"
 #include "states.h"
-
-int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
-                    struct fs_backends *be)
-{
-    unsigned char rnd[FS_INSTANCE_ID_LEN / 2];
-
-    memset(svc, 0, sizeof(*svc));
-    svc->cfg = cfg;
-    svc->be = be;
-    if (fs_sales_init(&svc->sales, cfg) != 0)
-        return -1;
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return -1;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
-    atomic_init(&svc->accepting, 1);
-    atomic_init(&svc->rebuilds, 0);
-    svc->shared_queue = be->queue.plugin &&
-                        (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
-    svc->claims = fs_inventory_has_claims(be);
-    pthread_mutex_init(&svc->doubtful_lock, NULL);
-    svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
-    return svc->doubtful ? 0 : -1;
-}
-
-void fs_service_free(struct fs_service *svc)
-{
-    fs_sales_free(&svc->sales);
-    pthread_mutex_destroy(&svc->doubtful_lock);
-    free(svc->doubtful);
-    svc->doubtful = NULL;
-}
 
 static void doubtful_add(struct fs_service *svc, const char *booking_id)
 {
@@ -95,11 +62,6 @@ size_t fs_booking_settle_doubtful(struct fs_service *svc)
     return settled;
 }
 
-struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
-{
-    return fs_sales_find(&svc->sales, sale_id);
-}
-
 /* Live counts, rebuilding the backend's state first if it lost it. */
 static enum fs_status sale_counts(struct fs_service *svc, struct fs_sale *sale,
                                   struct fs_sale_counts *c)
@@ -111,26 +73,6 @@ static enum fs_status sale_counts(struct fs_service *svc, struct fs_sale *sale,
     if (rc != FS_OK)
         return rc;
     return fs_inventory_counts(svc->be, sale->id, c);
-}
-
-enum fs_status fs_booking_publish(struct fs_service *svc,
-                                  const struct fs_booking *b)
-{
-    struct fs_message m;
-    char body[FS_MESSAGE_MAX];
-    size_t len;
-
-    memset(&m, 0, sizeof(m));
-    memcpy(m.booking_id, b->booking_id, sizeof(m.booking_id));
-    memcpy(m.sale_id, b->sale_id, sizeof(m.sale_id));
-    memcpy(m.user_id, b->user_id, sizeof(m.user_id));
-    memcpy(m.origin, svc->instance_id, sizeof(m.origin));
-    m.hold_seconds = b->hold_seconds;
-    m.created_ms = b->created_ms;
-    len = fs_message_encode(&m, body, sizeof(body));
-    if (len == 0)
-        return FS_ERROR;
-    return fs_queue_publish(svc->be, body, len);
 }
 
 /* Takes back a booking recorded as queued whose message never reached the
@@ -180,7 +122,7 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
         doubtful_add(svc, out->booking_id);  /* it may be stored after all */
     if (rc != FS_OK)
         return rc;
-    rc = fs_booking_publish(svc, out);
+    rc = fs_service_publish(svc, out);
     if (rc != FS_OK) {
         accept_undo(svc, out);
         return FS_UNAVAILABLE;
@@ -285,7 +227,7 @@ static enum fs_status accept_claimed(struct fs_service *svc,
         fs_inventory_release(svc->be, sale->id, b->booking_id);
         return rc == FS_DUPLICATE ? rc : FS_UNAVAILABLE;
     }
-    rc = fs_booking_publish(svc, b);
+    rc = fs_service_publish(svc, b);
     if (rc == FS_OK)
         rc = fs_claim_batch_durable(&sale->claims, svc->be, sale->id,
                                     b->booking_id);

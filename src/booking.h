@@ -1,54 +1,20 @@
 /*
  * booking.h - the booking service: the accept path and the client-facing
- * state changes (confirm, cancel), the sale view, and the per-sale runtime
- * state the worker and sweeper share. Knows plugins only through backends.h.
+ * state changes (confirm, cancel) and the sale view. The service's shared
+ * state is service.h's. Knows plugins only through backends.h.
  */
 #ifndef FS_BOOKING_H
 #define FS_BOOKING_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
-#include "backends.h"
-#include "config.h"
-#include "message.h"
-#include "sales.h"
-
-/* Bookings whose insert or undo timed out: the client was told 503, so a
- * record that storage applied after all must not stay queued. */
-#define FS_DOUBTFUL_MAX 4096
-
-struct fs_service {
-    const struct fs_config *cfg;
-    struct fs_backends *be;
-    struct fs_sales sales;
-    char instance_id[FS_INSTANCE_ID_LEN + 1];
-    atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
-    /* Bumped by every rebuild of a sale's inventory state: a worker batch
-     * that straddles one re-asserts its holds (see worker.c). */
-    atomic_uint rebuilds;
-    /* The queue outlives this process and may be consumed by other daemons
-     * (FS_QUEUE_DURABLE): `pending` then cannot be trusted across them. */
-    int shared_queue;
-    /* The inventory plugin offers claims (fs_plugin.h): the accept path
-     * takes the item itself, exactly, on any number of daemons. */
-    int claims;
-    pthread_mutex_t doubtful_lock;
-    char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
-    size_t n_doubtful;
-};
+#include "service.h"
 
 struct fs_sale_view {
     const char *sale_id;
     struct fs_sale_counts counts;
     const char *state;  /* scheduled, open, sold_out, closed */
 };
-
-int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
-                    struct fs_backends *be);
-void fs_service_free(struct fs_service *svc);
-struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
 
 /* The accept path. FS_OK: out holds the queued booking (answer 202); with
  * claims, its item is taken and the request durably queued. FS_NOT_FOUND: no
@@ -86,10 +52,5 @@ enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
  * storage becomes deleted. Returns how many were settled. The sweeper calls
  * it; ids stay until storage answers. */
 size_t fs_booking_settle_doubtful(struct fs_service *svc);
-
-/* Publishes a message for a booking already recorded as queued. The caller
- * counts it in its sale's `pending`. */
-enum fs_status fs_booking_publish(struct fs_service *svc,
-                                  const struct fs_booking *b);
 
 #endif

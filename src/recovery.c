@@ -180,7 +180,7 @@ static int requeue_one(void *arg, const struct fs_booking *b)
      * worker rejects it as closed, so it does not stay queued forever. */
     if (sale && !r->svc->claims)
         atomic_fetch_add(&sale->pending, 1);
-    r->rc = fs_booking_publish(r->svc, b);
+    r->rc = fs_service_publish(r->svc, b);
     if (r->rc != FS_OK) {
         if (sale && !r->svc->claims)
             atomic_fetch_sub(&sale->pending, 1);

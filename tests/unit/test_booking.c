@@ -212,7 +212,7 @@ static void test_an_unconfirmed_claim_goes_back_after_its_lease_once(void **stat
     assert_int_equal(fs_inventory_claim(&w->be, "one", "alice", b.booking_id,
                                         now + 1000, existing), FS_OK);
     assert_int_equal(fs_storage_insert(&w->be, &b, existing), FS_OK);
-    assert_int_equal(fs_booking_publish(&w->svc, &b), FS_OK);
+    assert_int_equal(fs_service_publish(&w->svc, &b), FS_OK);
     assert_int_equal(fs_booking_accept(&w->svc, "one", "bob", 0, &c, existing),
                      FS_SOLD_OUT);
     assert_int_equal(fs_sweeper_sweep(&w->svc, now + 999), 0);
