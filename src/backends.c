@@ -180,6 +180,43 @@ enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
     CALL(&be->inventory, inventory, find_user, sale, user, booking);
 }
 
+int fs_inventory_has_claims(const struct fs_backends *be)
+{
+    return be->inventory.plugin && be->inventory.plugin->claims != NULL;
+}
+
+enum fs_status fs_inventory_claim(struct fs_backends *be, const char *sale,
+                                  const char *user, const char *booking,
+                                  int64_t lease_until_ms,
+                                  char existing[FS_ID_MAX + 1])
+{
+    CALL(&be->inventory, claims, claim, sale, user, booking, lease_until_ms,
+         existing);
+}
+
+enum fs_status fs_inventory_claim_durable(struct fs_backends *be,
+                                          const char *sale,
+                                          const char *const *bookings, size_t n,
+                                          enum fs_status *results)
+{
+    CALL(&be->inventory, claims, claim_durable, sale, bookings, n, results);
+}
+
+enum fs_status fs_inventory_claim_to_hold(struct fs_backends *be,
+                                          const char *sale, const char *booking,
+                                          int64_t expires_ms)
+{
+    CALL(&be->inventory, claims, claim_to_hold, sale, booking, expires_ms);
+}
+
+enum fs_status fs_inventory_claim_expire(struct fs_backends *be,
+                                         const char *sale, int64_t now_ms,
+                                         struct fs_hold *out, size_t max,
+                                         size_t *n)
+{
+    CALL(&be->inventory, claims, claim_expire, sale, now_ms, out, max, n);
+}
+
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1])
 {

@@ -55,6 +55,24 @@ enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
                                       const char *user,
                                       char booking[FS_ID_MAX + 1]);
 
+/* Claims (fs_plugin.h): 1 when the inventory plugin offers them. */
+int fs_inventory_has_claims(const struct fs_backends *be);
+enum fs_status fs_inventory_claim(struct fs_backends *be, const char *sale,
+                                  const char *user, const char *booking,
+                                  int64_t lease_until_ms,
+                                  char existing[FS_ID_MAX + 1]);
+enum fs_status fs_inventory_claim_durable(struct fs_backends *be,
+                                          const char *sale,
+                                          const char *const *bookings, size_t n,
+                                          enum fs_status *results);
+enum fs_status fs_inventory_claim_to_hold(struct fs_backends *be,
+                                          const char *sale, const char *booking,
+                                          int64_t expires_ms);
+enum fs_status fs_inventory_claim_expire(struct fs_backends *be,
+                                         const char *sale, int64_t now_ms,
+                                         struct fs_hold *out, size_t max,
+                                         size_t *n);
+
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1]);
 enum fs_status fs_storage_transition(struct fs_backends *be,

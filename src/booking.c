@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "booking.h"
 #include "events.h"
@@ -18,40 +17,6 @@
 #include "metrics.h"
 #include "recovery.h"
 #include "states.h"
-
-int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
-                    struct fs_backends *be)
-{
-    unsigned char rnd[FS_INSTANCE_ID_LEN / 2];
-
-    memset(svc, 0, sizeof(*svc));
-    svc->cfg = cfg;
-    svc->be = be;
-    if (fs_sales_init(&svc->sales, cfg) != 0)
-        return -1;
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return -1;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
-    atomic_init(&svc->accepting, 1);
-    atomic_init(&svc->rebuilds, 0);
-    svc->shared_queue = be->queue.plugin &&
-                        (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
-    pthread_mutex_init(&svc->doubtful_lock, NULL);
-    svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
-    svc->settling = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->settling));
-    return svc->doubtful && svc->settling ? 0 : -1;
-}
-
-void fs_service_free(struct fs_service *svc)
-{
-    fs_sales_free(&svc->sales);
-    pthread_mutex_destroy(&svc->doubtful_lock);
-    free(svc->doubtful);
-    free(svc->settling);
-    svc->doubtful = NULL;
-    svc->settling = NULL;
-}
 
 static void doubtful_add(struct fs_service *svc, const char *booking_id)
 {
@@ -108,11 +73,6 @@ size_t fs_booking_settle_doubtful(struct fs_service *svc, int64_t budget_ms)
     return i;
 }
 
-struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
-{
-    return fs_sales_find(&svc->sales, sale_id);
-}
-
 /* Live counts, rebuilding the backend's state first if it lost it. */
 static enum fs_status sale_counts(struct fs_service *svc, struct fs_sale *sale,
                                   struct fs_sale_counts *c)
@@ -124,26 +84,6 @@ static enum fs_status sale_counts(struct fs_service *svc, struct fs_sale *sale,
     if (rc != FS_OK)
         return rc;
     return fs_inventory_counts(svc->be, sale->id, c);
-}
-
-enum fs_status fs_booking_publish(struct fs_service *svc,
-                                  const struct fs_booking *b)
-{
-    struct fs_message m;
-    char body[FS_MESSAGE_MAX];
-    size_t len;
-
-    memset(&m, 0, sizeof(m));
-    memcpy(m.booking_id, b->booking_id, sizeof(m.booking_id));
-    memcpy(m.sale_id, b->sale_id, sizeof(m.sale_id));
-    memcpy(m.user_id, b->user_id, sizeof(m.user_id));
-    memcpy(m.origin, svc->instance_id, sizeof(m.origin));
-    m.hold_seconds = b->hold_seconds;
-    m.created_ms = b->created_ms;
-    len = fs_message_encode(&m, body, sizeof(body));
-    if (len == 0)
-        return FS_ERROR;
-    return fs_queue_publish(svc->be, body, len);
 }
 
 /* Takes back a booking recorded as queued whose message never reached the
@@ -159,14 +99,11 @@ static void accept_undo(struct fs_service *svc, const struct fs_booking *b)
         doubtful_add(svc, b->booking_id);
 }
 
-/* Records the booking as queued, then queues it. */
-static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale,
-                                    const char *user_id, uint32_t hold_seconds,
-                                    int64_t now, struct fs_booking *out,
-                                    char existing[FS_ID_MAX + 1])
+/* A new queued booking of the user, with a fresh id. */
+static enum fs_status booking_new(struct fs_sale *sale, const char *user_id,
+                                  uint32_t hold_seconds, int64_t now,
+                                  struct fs_booking *out)
 {
-    enum fs_status rc;
-
     memset(out, 0, sizeof(*out));
     if (fs_id_generate(out->booking_id) != 0)
         return FS_ERROR;
@@ -176,7 +113,19 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
     out->created_ms = out->updated_ms = now;
     out->hold_seconds = hold_seconds ? hold_seconds
                                      : (uint32_t)atomic_load(&sale->hold_seconds);
+    return FS_OK;
+}
 
+/* Records the booking as queued, then queues it. */
+static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale,
+                                    const char *user_id, uint32_t hold_seconds,
+                                    int64_t now, struct fs_booking *out,
+                                    char existing[FS_ID_MAX + 1])
+{
+    enum fs_status rc = booking_new(sale, user_id, hold_seconds, now, out);
+
+    if (rc != FS_OK)
+        return rc;
     /* Recorded before it is queued: the record is what makes a 202 durable
      * with a memory queue, and its unique index is the one-per-user check. */
     rc = fs_storage_insert(svc->be, out, existing);
@@ -184,7 +133,7 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
         doubtful_add(svc, out->booking_id);  /* it may be stored after all */
     if (rc != FS_OK)
         return rc;
-    rc = fs_booking_publish(svc, out);
+    rc = fs_service_publish(svc, out);
     if (rc != FS_OK) {
         accept_undo(svc, out);
         return FS_UNAVAILABLE;
@@ -217,6 +166,110 @@ static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
     return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
 }
 
+/* ---- the accept path with claims (fs_plugin.h, DESIGN.md 9.7) -----------
+ *
+ * claim (one script: one per user + one unit of stock, leased) -> record
+ * queued in storage -> publish, confirmed -> mark the claim durable (one
+ * call per batch, claim_batch.c) -> 202. Why each step, and what a failure
+ * at each leaves:
+ * - The claim is the decision: everyone past the stock is told sold_out
+ *   here, on any number of daemons, since the count lives in one place.
+ * - The storage record comes before the publish so that a 202 survives the
+ *   queue (memory queue: recovery re-queues queued records) and so that a
+ *   rebuild of a lost inventory counts the claims still queued (recovery.c
+ *   installs queued records as durable claims).
+ * - Durable marking comes after the confirm and before the 202; it and the
+ *   lease expiry (sweeper.c) are atomic against each other in the inventory,
+ *   so a claim is either durable (its 202 stands, nobody gives it back) or
+ *   given back (this request answers 503), never both. The lease therefore
+ *   only bounds how long a dead daemon's claims keep their items
+ *   (worker.claim_lease_ms); no timing makes it give back a 202's item.
+ * - Any failure after the claim answers 503: the storage record is taken
+ *   back and then the claim, or, if the inventory is away, the lease gives
+ *   it back. A message that reached the queue anyway finds no claim and its
+ *   record deleted, and the worker leaves it deleted: its client was never
+ *   told 202 (worker.c, claim_gone, for a record still queued). */
+
+/* Takes back a claimed booking that will be answered 503. Storage first: if
+ * the worker recorded the hold meanwhile, the booking stands (the user
+ * learns it as already_booked) and its item must stay taken. */
+static void claimed_undo(struct fs_service *svc, const struct fs_booking *b)
+{
+    struct fs_transition t = {
+        .booking_id = b->booking_id, .from = FS_STATE_QUEUED,
+        .to = FS_STATE_DELETED, .at_ms = fs_now_ms(),
+    };
+    enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
+
+    if (rc == FS_UNAVAILABLE || rc == FS_ERROR)
+        doubtful_add(svc, b->booking_id);  /* the lease frees the item */
+    if (rc == FS_OK || rc == FS_NOT_FOUND)
+        fs_inventory_release(svc->be, b->sale_id, b->booking_id);
+}
+
+static enum fs_status claim_item(struct fs_service *svc, struct fs_sale *sale,
+                                 const struct fs_booking *b,
+                                 char existing[FS_ID_MAX + 1])
+{
+    int64_t lease = fs_now_ms() + svc->cfg->worker.claim_lease_ms;
+    enum fs_status rc = fs_inventory_claim(svc->be, sale->id, b->user_id,
+                                           b->booking_id, lease, existing);
+
+    if (rc == FS_NOT_FOUND && fs_recovery_ensure_sale(svc, sale) == FS_OK)
+        rc = fs_inventory_claim(svc->be, sale->id, b->user_id, b->booking_id,
+                                lease, existing);
+    if (rc == FS_NOT_FOUND)
+        return FS_UNAVAILABLE;
+    return rc == FS_CONFLICT ? FS_ERROR : rc;  /* a reused random id */
+}
+
+/* Storage, then the queue, then the durable mark: see above. */
+static enum fs_status accept_claimed(struct fs_service *svc,
+                                     struct fs_sale *sale,
+                                     const struct fs_booking *b,
+                                     char existing[FS_ID_MAX + 1])
+{
+    enum fs_status rc = fs_storage_insert(svc->be, b, existing);
+
+    if (rc != FS_OK) {
+        /* DUPLICATE: storage knows an active booking the inventory lost. */
+        if (rc == FS_UNAVAILABLE || rc == FS_ERROR)
+            doubtful_add(svc, b->booking_id);
+        fs_inventory_release(svc->be, sale->id, b->booking_id);
+        return rc == FS_DUPLICATE ? rc : FS_UNAVAILABLE;
+    }
+    rc = fs_service_publish(svc, b);
+    if (rc == FS_OK)
+        rc = fs_claim_batch_durable(&sale->claims, svc->be, sale->id,
+                                    b->booking_id);
+    if (rc != FS_OK) {
+        if (rc == FS_EXPIRED)
+            fs_log_warn("booking %s: claim given back before its publish was "
+                        "confirmed (lease %lld ms): 503", b->booking_id,
+                        (long long)svc->cfg->worker.claim_lease_ms);
+        claimed_undo(svc, b);
+        return FS_UNAVAILABLE;
+    }
+    fs_metrics_booking(FS_STATE_QUEUED);
+    return FS_OK;
+}
+
+static enum fs_status accept_with_claim(struct fs_service *svc,
+                                        struct fs_sale *sale,
+                                        const char *user_id,
+                                        uint32_t hold_seconds, int64_t now,
+                                        struct fs_booking *out,
+                                        char existing[FS_ID_MAX + 1])
+{
+    enum fs_status rc = booking_new(sale, user_id, hold_seconds, now, out);
+
+    if (rc == FS_OK)
+        rc = claim_item(svc, sale, out, existing);
+    if (rc == FS_OK)
+        rc = accept_claimed(svc, sale, out, existing);
+    return rc;
+}
+
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
                                  const char *user_id, uint32_t hold_seconds,
                                  struct fs_booking *out,
@@ -232,6 +285,9 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
         return FS_UNAVAILABLE;
     if (!fs_sale_is_open(sale, now))
         return FS_CLOSED;
+    if (svc->claims)
+        return accept_with_claim(svc, sale, user_id, hold_seconds, now, out,
+                                 existing);
     rc = take_slot(svc, sale);
     /* One per user comes first: a user who holds or booked learns their
      * booking id, also when the sale has sold out meanwhile. Answering
@@ -307,7 +363,8 @@ static enum fs_status cancel_queued(struct fs_service *svc, struct fs_booking *b
     if (rc != FS_OK)
         return rc;
     /* The worker may have reserved already and be about to find the booking
-     * deleted; it releases then too, and release gives an item back once. */
+     * deleted; it releases then too, and release gives an item back once.
+     * With claims, this gives the booking's claim back. */
     fs_inventory_release(svc->be, b->sale_id, b->booking_id);
     return FS_OK;
 }

@@ -1,41 +1,14 @@
 /*
  * booking.h - the booking service: the accept path and the client-facing
- * state changes (confirm, cancel), the sale view, and the per-sale runtime
- * state the worker and sweeper share. Knows plugins only through backends.h.
+ * state changes (confirm, cancel) and the sale view. The service's shared
+ * state is service.h's. Knows plugins only through backends.h.
  */
 #ifndef FS_BOOKING_H
 #define FS_BOOKING_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
-#include "backends.h"
-#include "config.h"
-#include "message.h"
-#include "sales.h"
-
-/* Bookings whose insert or undo timed out: the client was told 503, so a
- * record that storage applied after all must not stay queued. */
-#define FS_DOUBTFUL_MAX 4096
-
-struct fs_service {
-    const struct fs_config *cfg;
-    struct fs_backends *be;
-    struct fs_sales sales;
-    char instance_id[FS_INSTANCE_ID_LEN + 1];
-    atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
-    /* Bumped by every rebuild of a sale's inventory state: a worker batch
-     * that straddles one re-asserts its holds (see worker.c). */
-    atomic_uint rebuilds;
-    /* The queue outlives this process and may be consumed by other daemons
-     * (FS_QUEUE_DURABLE): `pending` then cannot be trusted across them. */
-    int shared_queue;
-    pthread_mutex_t doubtful_lock;
-    char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
-    char (*settling)[FS_ID_MAX + 1];  /* the sweeper's: swapped with doubtful */
-    size_t n_doubtful;
-};
+#include "service.h"
 
 struct fs_sale_view {
     const char *sale_id;
@@ -43,15 +16,13 @@ struct fs_sale_view {
     const char *state;  /* scheduled, open, sold_out, closed */
 };
 
-int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
-                    struct fs_backends *be);
-void fs_service_free(struct fs_service *svc);
-struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
-
-/* The accept path. FS_OK: out holds the queued booking (answer 202).
- * FS_NOT_FOUND: no such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock
- * left counting this daemon's pending bookings. FS_DUPLICATE: the user has an
- * active booking, its id in existing. FS_UNAVAILABLE: nothing was accepted. */
+/* The accept path. FS_OK: out holds the queued booking (answer 202); with
+ * claims, its item is taken and the request durably queued. FS_NOT_FOUND: no
+ * such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock left (without
+ * claims: counting this daemon's pending bookings). FS_DUPLICATE: the user
+ * has an active booking, its id in existing. FS_UNAVAILABLE: nothing was
+ * accepted (a backend is away, or, with claims, the user's earlier request
+ * is still waiting for its confirm). */
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
                                  const char *user_id, uint32_t hold_seconds,
                                  struct fs_booking *out,
@@ -81,10 +52,5 @@ enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
  * storage becomes deleted. Returns how many were settled. The sweeper calls
  * it, for at most budget_ms a call; ids stay until storage answers. */
 size_t fs_booking_settle_doubtful(struct fs_service *svc, int64_t budget_ms);
-
-/* Publishes a message for a booking already recorded as queued. The caller
- * counts it in its sale's `pending`. */
-enum fs_status fs_booking_publish(struct fs_service *svc,
-                                  const struct fs_booking *b);
 
 #endif

@@ -81,6 +81,10 @@ struct fs_config {
     struct {
         int64_t batch;              /* worker.batch, default 128 */
         int64_t sweep_interval_ms;  /* worker.sweep_interval_ms, default 200 */
+        /* worker.claim_lease_ms, default 15000: how long a claim whose
+         * request was never confirmed by the queue (its daemon died) keeps
+         * its item before any daemon's sweeper gives it back. */
+        int64_t claim_lease_ms;
     } worker;
 
     char *log_level;            /* log.level: error|warn|info|debug, default info */

@@ -12,7 +12,7 @@
 
 /* The smallest descriptor this daemon can use: everything up to the kind's
  * operation table pointers. */
-#define FS_PLUGIN_MIN_SIZE offsetof(struct fs_plugin, reserved)
+#define FS_PLUGIN_MIN_SIZE offsetof(struct fs_plugin, claims)
 
 const char *fs_plugin_kind_name(enum fs_plugin_kind kind)
 {
@@ -25,6 +25,21 @@ const char *fs_plugin_kind_name(enum fs_plugin_kind kind)
 }
 
 #define OPS_COMPLETE_3(o, a, b, c) ((o)->a && (o)->b && (o)->c)
+
+/* Claims are optional, but a table that is there must be whole: a plugin
+ * that half-supports them would turn 202s into rejections. */
+static const char *missing_claim_operation(const struct fs_plugin *p)
+{
+    const struct fs_claim_ops *c = p->claims;
+
+    if (!c)
+        return NULL;
+    if (c->struct_size < sizeof(struct fs_claim_ops) || !c->claim ||
+        !c->claim_durable || !c->claim_to_hold || !c->claim_expire)
+        return "a claim operation (claim, claim_durable, claim_to_hold, "
+               "claim_expire)";
+    return NULL;
+}
 
 static const char *missing_operation(const struct fs_plugin *p)
 {
@@ -47,7 +62,7 @@ static const char *missing_operation(const struct fs_plugin *p)
             !p->inventory->find_user)
             return "an inventory operation (counts, rebuild, reserve, confirm, "
                    "release, expire_due, lookup, set_inventory, find_user)";
-        return NULL;
+        return missing_claim_operation(p);
     case FS_PLUGIN_STORAGE:
         if (!p->storage)
             return "the storage operation table";

@@ -38,16 +38,66 @@ static int collect_hold(void *arg, const struct fs_booking *b)
     return 0;
 }
 
+struct sighting {
+    const struct fs_hold *h;
+    size_t seq;  /* position in the listing */
+};
+
+static int sighting_cmp(const void *a, const void *b)
+{
+    const struct sighting *x = a, *y = b;
+    int c = strcmp(x->h->booking_id, y->h->booking_id);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* A booking that moved on while the states were listed one after another
+ * (queued, then hold, then booked: the order bookings move in) shows up
+ * twice; its last sighting is the newest, the others go. */
+static int drop_stale_sightings(struct hold_list *l)
+{
+    struct sighting *s = calloc(l->n ? l->n : 1, sizeof(*s));
+    struct fs_hold *kept = calloc(l->n ? l->n : 1, sizeof(*kept));
+    size_t n = 0;
+
+    if (!s || !kept) {
+        free(s);
+        free(kept);
+        return -1;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        s[i] = (struct sighting){.h = &l->items[i], .seq = i};
+    qsort(s, l->n, sizeof(*s), sighting_cmp);
+    for (size_t i = 0; i < l->n; i++)
+        if (i + 1 == l->n ||
+            strcmp(s[i].h->booking_id, s[i + 1].h->booking_id) != 0)
+            kept[n++] = *s[i].h;
+    free(s);
+    free(l->items);
+    l->items = kept;
+    l->n = l->cap = n;
+    return 0;
+}
+
 static enum fs_status rebuild_sale(struct fs_service *svc, struct fs_sale *sale)
 {
     struct hold_list l = {0};
-    enum fs_status rc;
+    enum fs_status rc = FS_OK;
 
-    rc = fs_storage_list(svc->be, sale->id, FS_STATE_HOLD, collect_hold, &l);
+    /* With claims, bookings still queued hold a claim each: installed as
+     * durable claims, so that a 202 whose message is still in the queue
+     * keeps its item across a lost inventory (issue 14 item 2). */
+    if (svc->claims)
+        rc = fs_storage_list(svc->be, sale->id, FS_STATE_QUEUED, collect_hold,
+                             &l);
+    if (rc == FS_OK && !l.failed)
+        rc = fs_storage_list(svc->be, sale->id, FS_STATE_HOLD, collect_hold,
+                             &l);
     if (rc == FS_OK && !l.failed)
         rc = fs_storage_list(svc->be, sale->id, FS_STATE_BOOKED,
                              collect_hold, &l);
     if (rc == FS_OK && l.failed)
+        rc = FS_ERROR;
+    if (rc == FS_OK && drop_stale_sightings(&l) != 0)
         rc = FS_ERROR;
     if (rc == FS_OK) {
         rc = fs_inventory_rebuild(svc->be, sale->id,
@@ -92,9 +142,17 @@ enum fs_status fs_recovery_restore_hold(struct fs_service *svc,
         .booking_id = booking_id, .from = FS_STATE_HOLD, .to = FS_STATE_EXPIRED,
         .hold_expires_ms = expires_ms, .at_ms = fs_now_ms(),
     };
+    enum fs_status rc = FS_EXPIRED;
+
+    /* A rebuild installed a booking still queued in storage as a durable
+     * claim; its hold was recorded since: the claim becomes that hold. */
+    if (svc->claims)
+        rc = fs_inventory_claim_to_hold(svc->be, sale_id, booking_id,
+                                        expires_ms);
     /* Idempotent: a hold the inventory still has is left as it is. */
-    enum fs_status rc = fs_inventory_reserve(svc->be, sale_id, user_id,
-                                             booking_id, expires_ms, existing);
+    if (rc == FS_EXPIRED)
+        rc = fs_inventory_reserve(svc->be, sale_id, user_id, booking_id,
+                                  expires_ms, existing);
     /* Only a known answer that the item went elsewhere ends the hold; an
      * inventory that is away (or lost its state again) is tried later. */
     if (rc != FS_SOLD_OUT && rc != FS_DUPLICATE)
@@ -120,11 +178,11 @@ static int requeue_one(void *arg, const struct fs_booking *b)
 
     /* A booking of a sale no longer configured is still processed: the
      * worker rejects it as closed, so it does not stay queued forever. */
-    if (sale)
+    if (sale && !r->svc->claims)
         atomic_fetch_add(&sale->pending, 1);
-    r->rc = fs_booking_publish(r->svc, b);
+    r->rc = fs_service_publish(r->svc, b);
     if (r->rc != FS_OK) {
-        if (sale)
+        if (sale && !r->svc->claims)
             atomic_fetch_sub(&sale->pending, 1);
         return 1;
     }

@@ -8,7 +8,7 @@
 #ifndef FS_RECOVERY_H
 #define FS_RECOVERY_H
 
-#include "booking.h"
+#include "service.h"
 
 /* FS_OK once the inventory backend has the sale's state. */
 enum fs_status fs_recovery_ensure_sale(struct fs_service *svc,

@@ -21,6 +21,7 @@ static void sale_init(struct fs_sale *sale, const struct fs_sale_config *c)
     atomic_init(&sale->ends_at_ms, c->ends_at_ms);
     atomic_init(&sale->pending, 0);
     pthread_mutex_init(&sale->rebuild_lock, NULL);
+    fs_claim_batch_init(&sale->claims);
 }
 
 int fs_sales_init(struct fs_sales *s, const struct fs_config *cfg)
@@ -42,8 +43,10 @@ void fs_sales_free(struct fs_sales *s)
     size_t n = atomic_load(&s->n);
     if (!s->items)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         pthread_mutex_destroy(&s->items[i].rebuild_lock);
+        fs_claim_batch_free(&s->items[i].claims);
+    }
     pthread_mutex_destroy(&s->write_lock);
     free(s->items);
     s->items = NULL;

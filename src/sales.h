@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "claim_batch.h"
 #include "config.h"
 
 /* Sales a reload may add beyond those configured at start. */
@@ -27,10 +28,13 @@ struct fs_sale {
     atomic_int_fast64_t starts_at_ms;  /* 0: open from the start */
     atomic_int_fast64_t ends_at_ms;    /* 0: never closes */
     /* Bookings this daemon accepted and its worker has not decided yet: the
-     * accept path answers sold_out once they cover the available stock. */
+     * accept path answers sold_out once they cover the available stock.
+     * Used only with an inventory plugin without claims (fs_plugin.h). */
     atomic_int_fast64_t pending;
     /* Serializes rebuilding this sale's inventory state from storage. */
     pthread_mutex_t rebuild_lock;
+    /* Marks this sale's claims durable, many requests per call. */
+    struct fs_claim_batch claims;
 };
 
 struct fs_sales {

@@ -44,6 +44,54 @@ static void record_expired(struct fs_service *svc, const char *sale,
         }
 }
 
+/* Claims whose lease ran out belong to requests that were never answered
+ * 202 (claim_batch.c: their durable mark lost the race, or their daemon
+ * died): the item is back already; a record still queued becomes deleted so
+ * that no restart re-queues it. Storage away: the record stays queued; a
+ * message of it, re-queued or late, then takes an item for it (worker.c,
+ * claim_gone), as for a claim lost with the inventory's writes. */
+static void record_lapsed(struct fs_service *svc, const struct fs_hold *h,
+                          size_t n, int64_t now_ms)
+{
+    struct fs_transition t[SWEEP_BATCH];
+    enum fs_status r[SWEEP_BATCH];
+    enum fs_booking_state c[SWEEP_BATCH];
+
+    for (size_t i = 0; i < n; i++) {
+        t[i] = (struct fs_transition){
+            .booking_id = h[i].booking_id, .from = FS_STATE_QUEUED,
+            .to = FS_STATE_DELETED, .at_ms = now_ms,
+        };
+        fs_log_info("booking %s: claim of user %s not confirmed within its "
+                    "lease: item given back", h[i].booking_id, h[i].user_id);
+    }
+    if (fs_storage_transition(svc->be, t, n, r, c) != FS_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (r[i] == FS_OK) {
+            fs_metrics_booking(FS_STATE_DELETED);
+            fs_events_notify(h[i].booking_id);
+        }
+}
+
+static size_t sweep_claims(struct fs_service *svc, const char *sale,
+                           int64_t now_ms)
+{
+    struct fs_hold due[SWEEP_BATCH];
+    size_t total = 0, n;
+
+    do {
+        n = 0;
+        if (fs_inventory_claim_expire(svc->be, sale, now_ms, due, SWEEP_BATCH,
+                                      &n) != FS_OK)
+            break;
+        if (n > 0)
+            record_lapsed(svc, due, n, now_ms);
+        total += n;
+    } while (n == SWEEP_BATCH);
+    return total;
+}
+
 size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
 {
     struct fs_hold due[SWEEP_BATCH];
@@ -52,6 +100,9 @@ size_t fs_sweeper_sweep(struct fs_service *svc, int64_t now_ms)
     for (size_t s = 0; s < fs_sales_count(&svc->sales); s++) {
         const char *sale = fs_sales_at(&svc->sales, s)->id;
         size_t n;
+
+        if (svc->claims)
+            total += sweep_claims(svc, sale, now_ms);
         do {
             n = 0;
             if (fs_inventory_expire_due(svc->be, sale, now_ms, due, SWEEP_BATCH,
@@ -83,6 +134,16 @@ static int fix_stale_hold(void *arg, const struct fs_booking *b)
     enum fs_status rc;
 
     rc = fs_inventory_lookup(x->svc->be, b->sale_id, b->booking_id, &h);
+    if (rc == FS_OK && h.state == FS_STATE_QUEUED) {
+        /* A rebuild (by any daemon) installed the booking as a claim while
+         * it was queued in storage, and its hold was recorded since: the
+         * claim becomes that hold, so that it expires and can be confirmed
+         * (expire_due then takes it if its time has passed). */
+        if (fs_recovery_restore_hold(x->svc, b->sale_id, b->user_id,
+                                     b->booking_id, b->hold_expires_ms) == FS_OK)
+            x->fixed++;
+        return 0;
+    }
     if (b->hold_expires_ms > x->cutoff_ms) {
         /* A live hold the inventory does not know: reserved in an inventory
          * that lost its state and recorded after the rebuild (by any daemon).

@@ -68,23 +68,73 @@ static void set_change(struct job *j, enum fs_booking_state to, const char *reas
     j->change.at_ms = fs_now_ms();
 }
 
+static enum fs_status reserve_now(struct fs_worker *w, struct job *j)
+{
+    char existing[FS_ID_MAX + 1];
+
+    return fs_inventory_reserve(w->svc->be, j->msg.sale_id, j->msg.user_id,
+                                j->msg.booking_id, j->expires_ms, existing);
+}
+
+/* A booking whose claim is gone was normally never answered 202: its claim
+ * went back before its durable mark (a 503, or its daemon died), and
+ * storage says deleted, or will once the sweeper or the 503 path writes it.
+ * If storage still says queued, the claim may instead have been lost with
+ * the inventory's data (a Redis replica promoted without the last writes):
+ * the item is taken now if one is left, so that a 202 becomes a hold, and
+ * ends rejected sold_out only if the lost writes let another user take it.
+ * A request answered 503 whose record is not deleted yet may get a hold
+ * this way; its user then sees it as already_booked. */
+static enum fs_status claim_gone(struct fs_worker *w, struct job *j)
+{
+    struct fs_booking b;
+    enum fs_status rc = fs_storage_get(w->svc->be, j->msg.booking_id, &b);
+
+    if (rc == FS_NOT_FOUND || (rc == FS_OK && b.state != FS_STATE_QUEUED))
+        return FS_EXPIRED;
+    if (rc != FS_OK)
+        return FS_UNAVAILABLE;  /* decided once storage answers */
+    fs_log_warn("booking %s: queued in storage but its claim is gone: taking "
+                "an item for it now", j->msg.booking_id);
+    return reserve_now(w, j);
+}
+
+/* One inventory step for the job: with claims, its claim (taken at accept
+ * time) becomes the hold; without, the stock is taken now. */
+static enum fs_status take_item(struct fs_worker *w, struct job *j)
+{
+    enum fs_status rc;
+
+    if (!w->svc->claims)
+        return reserve_now(w, j);
+    rc = fs_inventory_claim_to_hold(w->svc->be, j->msg.sale_id,
+                                    j->msg.booking_id, j->expires_ms);
+    return rc == FS_EXPIRED ? claim_gone(w, j) : rc;
+}
+
+/* A closed sale rejects what is still queued; with claims, its item was
+ * taken at accept time and goes back now. */
+static void reject_closed(struct fs_worker *w, struct job *j)
+{
+    if (w->svc->claims && j->sale)
+        fs_inventory_release(w->svc->be, j->msg.sale_id, j->msg.booking_id);
+    set_change(j, FS_STATE_REJECTED, "closed");
+}
+
 /* Asks the inventory, retrying while it is unavailable. Returns 0 when the
  * job is decided, -1 when the worker is stopping. */
 static int decide(struct fs_worker *w, struct job *j)
 {
-    char existing[FS_ID_MAX + 1];
     int delay = WORKER_BACKOFF_MIN_MS;
 
     if (!j->sale || !fs_sale_is_open(j->sale, fs_now_ms())) {
-        set_change(j, FS_STATE_REJECTED, "closed");
+        reject_closed(w, j);
         return 0;
     }
     for (;;) {
         int64_t t0 = fs_mono_ns();
         j->expires_ms = fs_now_ms() + (int64_t)j->msg.hold_seconds * 1000;
-        j->reserve = fs_inventory_reserve(w->svc->be, j->msg.sale_id,
-                                          j->msg.user_id, j->msg.booking_id,
-                                          j->expires_ms, existing);
+        j->reserve = take_item(w, j);
         fs_metrics_observe(FS_HIST_RESERVE, (double)(fs_mono_ns() - t0) / 1e9);
         if (j->reserve == FS_NOT_FOUND &&
             fs_recovery_ensure_sale(w->svc, j->sale) == FS_OK)
@@ -100,6 +150,10 @@ static int decide(struct fs_worker *w, struct job *j)
     }
     if (j->reserve == FS_OK)
         set_change(j, FS_STATE_HOLD, NULL);
+    else if (j->reserve == FS_EXPIRED)
+        /* No claim, and storage no longer queued: it went back (publish
+         * failed or never confirmed), never answered 202. */
+        set_change(j, FS_STATE_DELETED, NULL);
     else if (j->reserve == FS_SOLD_OUT)
         set_change(j, FS_STATE_REJECTED, "sold_out");
     else if (j->reserve == FS_DUPLICATE)
@@ -177,7 +231,7 @@ static void settle(struct fs_worker *w, struct job *j, enum fs_status result,
  * stop counting at once, not after storage commits. */
 static void undo_pending(struct fs_worker *w, struct job *j)
 {
-    if (j->valid && j->sale && !j->pending_done &&
+    if (!w->svc->claims && j->valid && j->sale && !j->pending_done &&
         strcmp(j->msg.origin, w->svc->instance_id) == 0)
         atomic_fetch_sub(&j->sale->pending, 1);
     j->pending_done = 1;

@@ -297,6 +297,73 @@ struct fs_storage_ops {
                            void *arg);
 };
 
+/* Claims: exact acceptance (DESIGN.md section 9, invariant 7). Optional for
+ * an inventory plugin; a plugin that sets fs_plugin.claims gets the accept
+ * path below, one without keeps the old one (the core then counts its own
+ * pending requests and, with a queue shared by several daemons, may answer
+ * 202 to more users than there are items).
+ *
+ * A claim is a unit of stock taken at accept time for one booking, before
+ * the request is queued. Its life:
+ *
+ *   claim() ----------> unconfirmed, leased until lease_until_ms
+ *      | claim_durable()        | claim_expire() once the lease has passed:
+ *      v                        v the item goes back, reported exactly once
+ *   durable (no lease) ---> claim_to_hold() by the worker ---> a hold
+ *      \-- release() (publish failed, cancel of a queued booking): back
+ *
+ * The core calls claim_durable() only after the queue confirmed the
+ * request's message, and answers 202 only if it said FS_OK. claim_expire()
+ * and claim_durable() decide the race between a slow request and the lease
+ * atomically, so a claim either became durable (its 202 stands) or went
+ * back (the request answers 503), never both. A claim is never given back
+ * while its request may still answer 202, whatever the lease length: the
+ * lease only bounds how long a claim of a daemon that died stays taken.
+ *
+ * Claims count against the stock (available) but in neither held nor
+ * booked: a sale's counts keep available + held + booked + claims ==
+ * inventory. find_user() and reserve()'s one-per-user rule see claims like
+ * holds; release() gives an unconfirmed or durable claim back like a hold;
+ * confirm() answers FS_NOT_FOUND for a claim (it is not a hold yet);
+ * lookup() reports a claim with state FS_STATE_QUEUED; rebuild() accepts
+ * entries with state FS_STATE_QUEUED and installs them as durable claims. */
+struct fs_claim_ops {
+    uint32_t struct_size;  /* sizeof(struct fs_claim_ops) of the plugin */
+    /* One atomic step: refuse a user who already has a durable claim, hold
+     * or booked item (FS_DUPLICATE, its booking id in `existing`), answer
+     * FS_UNAVAILABLE ("ask again later", its id in `existing`) for a user
+     * whose claim is still unconfirmed, since that request may yet fail or
+     * its daemon be dead; refuse when no stock is left (FS_SOLD_OUT), else
+     * take one item as an unconfirmed claim leased until lease_until_ms.
+     * FS_NOT_FOUND: no state for the sale (the core rebuilds it).
+     * Idempotent by booking id like reserve(). */
+    enum fs_status (*claim)(void *ctx, const char *sale_id, const char *user_id,
+                            const char *booking_id, int64_t lease_until_ms,
+                            char existing[FS_ID_MAX + 1]);
+    /* Marks n claims durable (their requests are safely queued), in one
+     * round trip. results[i]: FS_OK (now durable, or already a durable
+     * claim, hold or booked item), FS_EXPIRED (no such claim: its lease ran
+     * out or it was given back; the request must not answer 202). The return
+     * value is FS_OK when results[] is valid; FS_NOT_FOUND when the sale has
+     * no state (every claim of it is gone). */
+    enum fs_status (*claim_durable)(void *ctx, const char *sale_id,
+                                    const char *const *booking_ids, size_t n,
+                                    enum fs_status *results);
+    /* Turns the booking's claim (durable or not) into a hold until
+     * expires_ms. FS_OK also when the booking already holds or booked its
+     * item (a redelivery); FS_EXPIRED when it has no claim (given back: the
+     * request was never answered 202); FS_NOT_FOUND when the sale has no
+     * state. */
+    enum fs_status (*claim_to_hold)(void *ctx, const char *sale_id,
+                                    const char *booking_id, int64_t expires_ms);
+    /* Gives back up to `max` unconfirmed claims whose lease_until_ms <=
+     * now_ms and reports them (state FS_STATE_QUEUED, expires_ms the lease);
+     * every claim is reported by exactly one call. */
+    enum fs_status (*claim_expire)(void *ctx, const char *sale_id,
+                                   int64_t now_ms, struct fs_hold *out,
+                                   size_t max, size_t *n);
+};
+
 /* ---- the descriptor ------------------------------------------------------ */
 
 #define FS_PLUGIN_THREAD_SAFE 0x1u  /* operations may run concurrently */
@@ -327,7 +394,11 @@ struct fs_plugin {
     const struct fs_inventory_ops *inventory;  /* kind FS_PLUGIN_INVENTORY */
     const struct fs_storage_ops *storage;      /* kind FS_PLUGIN_STORAGE */
 
-    void *reserved[8];  /* zero: room to grow without a new ABI version */
+    /* Inventory plugins only, optional: exact acceptance (see above). Took
+     * the first reserved slot, so older descriptors read as NULL here. */
+    const struct fs_claim_ops *claims;
+
+    void *reserved[7];  /* zero: room to grow without a new ABI version */
 };
 
 #ifdef __cplusplus

@@ -16,6 +16,11 @@
  * available + held + booked == inventory and held + booked <= inventory true
  * for any observer.
  *
+ * Claims (fs_claim_ops) are entries too, with state FS_STATE_QUEUED: taken
+ * at accept time, indexed like holds (so one per user covers them), counted
+ * in `claimed`, and, until made durable, on a `leases` list that
+ * claim_expire() scans; available + held + booked + claimed == inventory.
+ *
  * A hold whose expiry has passed stays a hold until expire_due() reports it
  * (or release() takes it back): releasing it anywhere else would hide the
  * expiry from the core, which must record it in storage.
@@ -43,23 +48,28 @@ static const struct fs_option inventory_memory_options[] = {
 struct inv_entry {
     char booking_id[FS_ID_MAX + 1];
     char user_id[FS_USER_MAX + 1];
-    enum fs_booking_state state;  /* FS_STATE_HOLD or FS_STATE_BOOKED */
-    int64_t expires_ms;
+    /* FS_STATE_HOLD, FS_STATE_BOOKED, or FS_STATE_QUEUED for a claim */
+    enum fs_booking_state state;
+    int64_t expires_ms;  /* a hold's expiry, an unconfirmed claim's lease */
+    int durable;         /* claims: the request is queued, no lease */
     UT_hash_handle hh;  /* sale->by_booking */
     UT_hash_handle uh;  /* sale->by_user */
-    struct inv_entry *hold_prev, *hold_next;  /* sale->holds, holds only */
+    /* sale->holds for holds, sale->leases for unconfirmed claims */
+    struct inv_entry *hold_prev, *hold_next;
 };
 
 struct inv_sale {
     char sale_id[FS_ID_MAX + 1];
     pthread_mutex_t lock;
     struct fs_sale_counts c;
+    int64_t claimed;  /* claims, durable or not */
     /* No hold expires before this (a lower bound): lets an idle sweep return
      * without scanning. */
     int64_t next_due;
     struct inv_entry *by_booking;
     struct inv_entry *by_user;
     struct inv_entry *holds;
+    struct inv_entry *leases;
     UT_hash_handle hh;  /* inv->sales */
 };
 
@@ -115,8 +125,15 @@ static int inv_entry_add(struct inv_sale *s, struct inv_entry *e)
         DL_APPEND2(s->holds, e, hold_prev, hold_next);
         if (e->expires_ms < s->next_due)
             s->next_due = e->expires_ms;
+    } else if (e->state == FS_STATE_QUEUED && !e->durable) {
+        DL_APPEND2(s->leases, e, hold_prev, hold_next);
     }
     return 0;
+}
+
+static int inv_entry_leased(const struct inv_entry *e)
+{
+    return e->state == FS_STATE_QUEUED && !e->durable;
 }
 
 /* Unindexes and frees e; counts are the caller's. */
@@ -126,14 +143,19 @@ static void inv_entry_remove(struct inv_sale *s, struct inv_entry *e)
     HASH_DELETE(uh, s->by_user, e);
     if (e->state == FS_STATE_HOLD)
         DL_DELETE2(s->holds, e, hold_prev, hold_next);
+    else if (inv_entry_leased(e))
+        DL_DELETE2(s->leases, e, hold_prev, hold_next);
     free(e);
 }
 
-/* The one place a hold gives its item back. */
+/* The one place a hold or a claim gives its item back. */
 static void inv_hold_give_back(struct inv_sale *s, struct inv_entry *e)
 {
+    if (e->state == FS_STATE_HOLD)
+        s->c.held--;
+    else
+        s->claimed--;
     inv_entry_remove(s, e);
-    s->c.held--;
     s->c.available++;
 }
 
@@ -168,7 +190,7 @@ static struct inv_entry *inv_entry_new(const char *user_id,
     memcpy(e->booking_id, booking_id, strlen(booking_id) + 1);
     memcpy(e->user_id, user_id, strlen(user_id) + 1);
     e->state = state;
-    e->expires_ms = state == FS_STATE_HOLD ? expires_ms : 0;
+    e->expires_ms = state != FS_STATE_BOOKED ? expires_ms : 0;
     return e;
 }
 
@@ -285,7 +307,8 @@ static enum fs_status inv_rebuild_entry(struct inv_sale *s,
 
     if (!fs_plugin_id_ok(h->booking_id) ||
         !fs_plugin_user_ok(h->user_id) ||
-        (h->state != FS_STATE_HOLD && h->state != FS_STATE_BOOKED))
+        (h->state != FS_STATE_HOLD && h->state != FS_STATE_BOOKED &&
+         h->state != FS_STATE_QUEUED))
         return FS_INVALID;
     /* Storage guarantees one active booking per user and unique ids; if it
      * says otherwise, installing it would break the invariants. */
@@ -295,14 +318,17 @@ static enum fs_status inv_rebuild_entry(struct inv_sale *s,
     e = inv_entry_new(h->user_id, h->booking_id, h->state, h->expires_ms);
     if (!e)
         return FS_ERROR;
+    e->durable = h->state == FS_STATE_QUEUED;  /* queued: a durable claim */
     if (inv_entry_add(s, e) != 0) {
         free(e);
         return FS_ERROR;
     }
     if (h->state == FS_STATE_HOLD)
         s->c.held++;
-    else
+    else if (h->state == FS_STATE_BOOKED)
         s->c.booked++;
+    else
+        s->claimed++;
     return FS_OK;
 }
 
@@ -329,11 +355,11 @@ static enum fs_status inventory_memory_rebuild(void *ctx, const char *sale_id,
         st = inv_rebuild_entry(s, &entries[i]);
     if (st != FS_OK)
         goto fail;
-    if (s->c.held + s->c.booked > inventory) {
+    if (s->c.held + s->c.booked + s->claimed > inventory) {
         st = FS_INVALID;
         goto fail;
     }
-    s->c.available = inventory - s->c.held - s->c.booked;
+    s->c.available = inventory - s->c.held - s->c.booked - s->claimed;
 
     pthread_rwlock_wrlock(&inv->lock);
     HASH_FIND_STR(inv->sales, sale_id, present);
@@ -427,6 +453,8 @@ static enum fs_status inventory_memory_confirm(void *ctx, const char *sale_id,
         st = FS_NOT_FOUND;
     else if (e->state == FS_STATE_BOOKED)
         st = FS_OK;
+    else if (e->state != FS_STATE_HOLD)
+        st = FS_NOT_FOUND;  /* a claim is not a hold yet */
     else if (e->expires_ms <= now_ms)
         st = FS_EXPIRED;  /* expire_due gives the item back, exactly once */
     else
@@ -540,11 +568,11 @@ static enum fs_status inventory_memory_set_inventory(void *ctx,
     if (!s)
         return FS_NOT_FOUND;
     pthread_mutex_lock(&s->lock);
-    if (inventory < s->c.held + s->c.booked) {
+    if (inventory < s->c.held + s->c.booked + s->claimed) {
         st = FS_CONFLICT;
     } else {
         s->c.inventory = inventory;
-        s->c.available = inventory - s->c.held - s->c.booked;
+        s->c.available = inventory - s->c.held - s->c.booked - s->claimed;
     }
     pthread_mutex_unlock(&s->lock);
     return st;
@@ -570,6 +598,168 @@ static enum fs_status inventory_memory_find_user(void *ctx, const char *sale_id,
     pthread_mutex_unlock(&s->lock);
     return e ? FS_OK : FS_NOT_FOUND;
 }
+
+/* ---- claims (fs_claim_ops) ---------------------------------------------- */
+
+/* Called with s locked: reserve's decision, taking a leased claim instead
+ * of a hold. */
+static enum fs_status inv_claim_locked(struct inv_sale *s, const char *user_id,
+                                       const char *booking_id,
+                                       int64_t lease_until_ms,
+                                       char existing[FS_ID_MAX + 1])
+{
+    struct inv_entry *e = inv_entry_by_booking(s, booking_id);
+
+    if (e)
+        return strcmp(e->user_id, user_id) == 0 ? FS_OK : FS_CONFLICT;
+    e = inv_entry_by_user(s, user_id);
+    if (e) {
+        if (existing)
+            memcpy(existing, e->booking_id, FS_ID_MAX + 1);
+        /* An unconfirmed claim may still end either way: ask again later. */
+        return inv_entry_leased(e) ? FS_UNAVAILABLE : FS_DUPLICATE;
+    }
+    if (s->c.available <= 0)
+        return FS_SOLD_OUT;
+    e = inv_entry_new(user_id, booking_id, FS_STATE_QUEUED, lease_until_ms);
+    if (!e)
+        return FS_ERROR;
+    if (inv_entry_add(s, e) != 0) {
+        free(e);
+        return FS_ERROR;
+    }
+    s->c.available--;
+    s->claimed++;
+    return FS_OK;
+}
+
+static enum fs_status inventory_memory_claim(void *ctx, const char *sale_id,
+                                             const char *user_id,
+                                             const char *booking_id,
+                                             int64_t lease_until_ms,
+                                             char existing[FS_ID_MAX + 1])
+{
+    struct inv_sale *s;
+    enum fs_status st;
+
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_user_ok(user_id) ||
+        !fs_plugin_id_ok(booking_id))
+        return FS_INVALID;
+    s = inv_sale_find(ctx, sale_id);
+    if (!s)
+        return FS_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    st = inv_claim_locked(s, user_id, booking_id, lease_until_ms, existing);
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+static enum fs_status inventory_memory_claim_durable(
+    void *ctx, const char *sale_id, const char *const *booking_ids, size_t n,
+    enum fs_status *results)
+{
+    struct inv_sale *s;
+
+    if (!fs_plugin_id_ok(sale_id) || (n && (!booking_ids || !results)))
+        return FS_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!fs_plugin_id_ok(booking_ids[i]))
+            return FS_INVALID;
+    s = inv_sale_find(ctx, sale_id);
+    if (!s)
+        return FS_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct inv_entry *e = inv_entry_by_booking(s, booking_ids[i]);
+        results[i] = e ? FS_OK : FS_EXPIRED;
+        if (e && inv_entry_leased(e)) {
+            DL_DELETE2(s->leases, e, hold_prev, hold_next);
+            e->durable = 1;
+            e->expires_ms = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return FS_OK;
+}
+
+/* Called with s locked. */
+static enum fs_status inv_claim_to_hold_locked(struct inv_sale *s,
+                                               const char *booking_id,
+                                               int64_t expires_ms)
+{
+    struct inv_entry *e = inv_entry_by_booking(s, booking_id);
+
+    if (!e)
+        return FS_EXPIRED;
+    if (e->state != FS_STATE_QUEUED)
+        return FS_OK;  /* a redelivery: already a hold or booked */
+    if (inv_entry_leased(e))
+        DL_DELETE2(s->leases, e, hold_prev, hold_next);
+    e->state = FS_STATE_HOLD;
+    e->expires_ms = expires_ms;
+    DL_APPEND2(s->holds, e, hold_prev, hold_next);
+    if (expires_ms < s->next_due)
+        s->next_due = expires_ms;
+    s->claimed--;
+    s->c.held++;
+    return FS_OK;
+}
+
+static enum fs_status inventory_memory_claim_to_hold(void *ctx,
+                                                     const char *sale_id,
+                                                     const char *booking_id,
+                                                     int64_t expires_ms)
+{
+    struct inv_sale *s;
+    enum fs_status st;
+
+    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_id_ok(booking_id))
+        return FS_INVALID;
+    s = inv_sale_find(ctx, sale_id);
+    if (!s)
+        return FS_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    st = inv_claim_to_hold_locked(s, booking_id, expires_ms);
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+static enum fs_status inventory_memory_claim_expire(void *ctx,
+                                                    const char *sale_id,
+                                                    int64_t now_ms,
+                                                    struct fs_hold *out,
+                                                    size_t max, size_t *n)
+{
+    struct inv_sale *s;
+    struct inv_entry *e, *tmp;
+
+    if (n)
+        *n = 0;
+    if (!fs_plugin_id_ok(sale_id) || !n || (max && !out))
+        return FS_INVALID;
+    s = inv_sale_find(ctx, sale_id);
+    if (!s)
+        return FS_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    DL_FOREACH_SAFE2(s->leases, e, tmp, hold_next) {
+        if (*n >= max)
+            break;
+        if (e->expires_ms <= now_ms) {
+            inv_entry_export(e, &out[(*n)++]);
+            inv_hold_give_back(s, e);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return FS_OK;
+}
+
+static const struct fs_claim_ops inventory_memory_claim_ops = {
+    .struct_size = sizeof(struct fs_claim_ops),
+    .claim = inventory_memory_claim,
+    .claim_durable = inventory_memory_claim_durable,
+    .claim_to_hold = inventory_memory_claim_to_hold,
+    .claim_expire = inventory_memory_claim_expire,
+};
 
 static const struct fs_inventory_ops inventory_memory_ops = {
     .counts = inventory_memory_counts,
@@ -598,4 +788,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = inventory_memory_destroy,
     .health = inventory_memory_health,
     .inventory = &inventory_memory_ops,
+    .claims = &inventory_memory_claim_ops,
 };

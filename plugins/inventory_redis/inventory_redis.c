@@ -18,6 +18,14 @@
  *                                     "B|0|<user>" (a booked item); the user
  *                                     comes last because it may hold a '|'
  *   P:{S}:expiry  zset  booking id scored by expires_ms, holds only
+ *   P:{S}:leases  zset  booking id scored by lease_until_ms, unconfirmed
+ *                       claims only (fs_claim_ops)
+ *
+ * Claims live in the holds hash too, as "C|<lease_until_ms>|<user>" (taken
+ * at accept time, awaiting the queue's confirm) or "Q|0|<user>" (durable:
+ * the request is queued), and in the users hash like holds, so one atomic
+ * script decides one per user and stock at accept time. meta.claimed counts
+ * them: available + held + booked + claimed == inventory.
  *
  * Sale epoch: the meta hash is the sale's "installed" mark. Every script
  * answers not_found without writing when it is absent, so a Redis that lost
@@ -53,6 +61,9 @@
 #define INV_PREFIX_MAX 64
 /* prefix ":{" sale "}:expiry" */
 #define INV_KEY_MAX (INV_PREFIX_MAX + FS_ID_MAX + 16)
+#define INV_KEYS 5
+/* claim_durable marks at most this many claims per script call. */
+#define INV_DURABLE_BATCH_MAX 1024
 #define INV_NUM_MAX 24
 /* expire_due asks for no more than this per call, whatever `max` says. */
 #define INV_EXPIRE_BATCH_MAX 100000
@@ -109,7 +120,9 @@ static const struct inv_redis_config inv_redis_defaults = {
 
 enum inv_script {
     INV_COUNTS, INV_REBUILD, INV_RESERVE, INV_CONFIRM, INV_RELEASE,
-    INV_EXPIRE_DUE, INV_LOOKUP, INV_SET_INVENTORY, INV_FIND_USER, INV_SCRIPTS
+    INV_EXPIRE_DUE, INV_LOOKUP, INV_SET_INVENTORY, INV_FIND_USER,
+    INV_CLAIM, INV_CLAIM_DURABLE, INV_CLAIM_TO_HOLD, INV_CLAIM_EXPIRE,
+    INV_SCRIPTS
 };
 
 static const char *const inv_script_text[INV_SCRIPTS] = {
@@ -117,12 +130,15 @@ static const char *const inv_script_text[INV_SCRIPTS] = {
     inv_redis_script_reserve, inv_redis_script_confirm,
     inv_redis_script_release, inv_redis_script_expire_due,
     inv_redis_script_lookup, inv_redis_script_set_inventory,
-    inv_redis_script_find_user,
+    inv_redis_script_find_user, inv_redis_script_claim,
+    inv_redis_script_claim_durable, inv_redis_script_claim_to_hold,
+    inv_redis_script_claim_expire,
 };
 
 static const char *const inv_script_name[INV_SCRIPTS] = {
     "counts", "rebuild", "reserve", "confirm", "release", "expire_due",
-    "lookup", "set_inventory", "find_user",
+    "lookup", "set_inventory", "find_user", "claim", "claim_durable",
+    "claim_to_hold", "claim_expire",
 };
 
 /* ---- state -------------------------------------------------------------- */
@@ -134,10 +150,10 @@ struct inv_redis {
     struct redis_pool *pool;
 };
 
-/* The four keys of one sale, in the order every script takes them. */
+/* The keys of one sale, in the order every script takes them. */
 struct inv_keys {
-    char buf[4][INV_KEY_MAX];
-    const char *key[4];
+    char buf[INV_KEYS][INV_KEY_MAX];
+    const char *key[INV_KEYS];
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -170,10 +186,11 @@ static int inv_user_ok(const char *s)
 static void inv_keys_make(const struct inv_redis *inv, const char *sale,
                           struct inv_keys *k)
 {
-    static const char *const part[4] = {"meta", "users", "holds", "expiry"};
+    static const char *const part[INV_KEYS] = {"meta", "users", "holds",
+                                               "expiry", "leases"};
     int i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < INV_KEYS; i++) {
         snprintf(k->buf[i], sizeof(k->buf[i]), "%s:{%s}:%s", inv->prefix, sale,
                  part[i]);
         k->key[i] = k->buf[i];
@@ -192,8 +209,8 @@ static enum fs_status inv_run(struct inv_redis *inv, enum inv_script script,
     inv_keys_make(inv, sale, &k);
     for (i = 0; i < nargs && i < 8; i++)
         lens[i] = strlen(args[i]);
-    return redis_pool_eval(inv->pool, script, k.key, 4, args, lens, nargs,
-                           reply);
+    return redis_pool_eval(inv->pool, script, k.key, INV_KEYS, args, lens,
+                           nargs, reply);
 }
 
 static int inv_reply_is(const redisReply *e, int type)
@@ -211,6 +228,7 @@ static enum fs_status inv_status(const redisReply *r)
         {"ok", FS_OK}, {"not_found", FS_NOT_FOUND}, {"sold_out", FS_SOLD_OUT},
         {"duplicate", FS_DUPLICATE}, {"conflict", FS_CONFLICT},
         {"expired", FS_EXPIRED}, {"invalid", FS_INVALID},
+        {"in_flight", FS_UNAVAILABLE},
     };
     size_t i;
 
@@ -266,6 +284,8 @@ static enum fs_status inv_hold_decode(const char *booking,
         return FS_ERROR;
     if (e[0]->str[0] == 'H')
         out->state = FS_STATE_HOLD;
+    else if (e[0]->str[0] == 'C' || e[0]->str[0] == 'Q')
+        out->state = FS_STATE_QUEUED;  /* a claim */
     else if (e[0]->str[0] == 'B')
         out->state = FS_STATE_BOOKED;
     else
@@ -422,7 +442,13 @@ static int inv_entry_ok(const struct fs_hold *h)
 {
     return inv_id_ok(h->booking_id) &&
            inv_user_ok(h->user_id) &&
-           (h->state == FS_STATE_HOLD || h->state == FS_STATE_BOOKED);
+           (h->state == FS_STATE_HOLD || h->state == FS_STATE_BOOKED ||
+            h->state == FS_STATE_QUEUED);
+}
+
+static const char *inv_entry_letter(enum fs_booking_state state)
+{
+    return state == FS_STATE_HOLD ? "H" : state == FS_STATE_BOOKED ? "B" : "Q";
 }
 
 /* ARGV of rebuild.lua: inventory, epoch, then booking, user, state,
@@ -459,14 +485,14 @@ static enum fs_status inv_redis_rebuild(void *ctx, const char *sale_id,
                  entries[i].expires_ms);
         args[2 + 4 * i] = entries[i].booking_id;
         args[3 + 4 * i] = entries[i].user_id;
-        args[4 + 4 * i] = entries[i].state == FS_STATE_HOLD ? "H" : "B";
+        args[4 + 4 * i] = inv_entry_letter(entries[i].state);
         args[5 + 4 * i] = num[i + 2];
     }
     for (i = 0; i < nargs; i++)
         lens[i] = strlen(args[i]);
     inv_keys_make(inv, sale_id, &k);
-    st = redis_pool_eval(inv->pool, INV_REBUILD, k.key, 4, args, lens, nargs,
-                         &r);
+    st = redis_pool_eval(inv->pool, INV_REBUILD, k.key, INV_KEYS, args, lens,
+                         nargs, &r);
     if (st == FS_OK)
         st = inv_status(r);
     if (st == FS_INVALID && r->elements > 1 &&
@@ -662,6 +688,143 @@ static enum fs_status inv_redis_find_user(void *ctx, const char *sale_id,
     return st;
 }
 
+/* ---- claims (fs_claim_ops) ---------------------------------------------- */
+
+static enum fs_status inv_redis_claim(void *ctx, const char *sale_id,
+                                      const char *user_id,
+                                      const char *booking_id,
+                                      int64_t lease_until_ms,
+                                      char existing[FS_ID_MAX + 1])
+{
+    char lease[INV_NUM_MAX];
+    const char *args[3] = {user_id, booking_id, lease};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !inv_user_ok(user_id) || !inv_id_ok(booking_id))
+        return FS_INVALID;
+    snprintf(lease, sizeof(lease), "%" PRId64, lease_until_ms);
+    st = inv_run(ctx, INV_CLAIM, sale_id, args, 3, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    /* "in_flight" (FS_UNAVAILABLE with a reply) names the claim too. */
+    if ((st == FS_DUPLICATE || (st == FS_UNAVAILABLE && r)) && existing &&
+        (r->elements != 2 ||
+         inv_copy_str(r->element[1], existing, FS_ID_MAX) != 0))
+        st = FS_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+/* Each element after the first is "ok" or "expired", one per booking. */
+static enum fs_status inv_durable_decode(const redisReply *r, size_t n,
+                                         enum fs_status *results)
+{
+    if (r->elements != n + 1)
+        return FS_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i + 1];
+        if (!inv_reply_is(e, REDIS_REPLY_STRING))
+            return FS_ERROR;
+        results[i] = strcmp(e->str, "ok") == 0 ? FS_OK : FS_EXPIRED;
+    }
+    return FS_OK;
+}
+
+/* One script call per slice of INV_DURABLE_BATCH_MAX: a confirm window's
+ * worth of claims costs one round trip. */
+static enum fs_status inv_redis_claim_durable(void *ctx, const char *sale_id,
+                                              const char *const *booking_ids,
+                                              size_t n, enum fs_status *results)
+{
+    struct inv_redis *inv = ctx;
+    struct inv_keys k;
+    size_t lens[INV_DURABLE_BATCH_MAX];
+    enum fs_status st = FS_OK;
+
+    if (!inv_id_ok(sale_id) || (n && (!booking_ids || !results)))
+        return FS_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!inv_id_ok(booking_ids[i]))
+            return FS_INVALID;
+    inv_keys_make(inv, sale_id, &k);
+    for (size_t at = 0; at < n && st == FS_OK; at += INV_DURABLE_BATCH_MAX) {
+        size_t m = n - at < INV_DURABLE_BATCH_MAX ? n - at
+                                                  : INV_DURABLE_BATCH_MAX;
+        redisReply *r = NULL;
+
+        for (size_t i = 0; i < m; i++)
+            lens[i] = strlen(booking_ids[at + i]);
+        st = redis_pool_eval(inv->pool, INV_CLAIM_DURABLE, k.key, INV_KEYS,
+                             booking_ids + at, lens, m, &r);
+        if (st == FS_OK)
+            st = inv_status(r);
+        if (st == FS_OK)
+            st = inv_durable_decode(r, m, results + at);
+        if (r)
+            freeReplyObject(r);
+    }
+    return st;
+}
+
+static enum fs_status inv_redis_claim_to_hold(void *ctx, const char *sale_id,
+                                              const char *booking_id,
+                                              int64_t expires_ms)
+{
+    char expires[INV_NUM_MAX];
+    const char *args[2] = {booking_id, expires};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !inv_id_ok(booking_id))
+        return FS_INVALID;
+    snprintf(expires, sizeof(expires), "%" PRId64, expires_ms);
+    st = inv_run(ctx, INV_CLAIM_TO_HOLD, sale_id, args, 2, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static enum fs_status inv_redis_claim_expire(void *ctx, const char *sale_id,
+                                             int64_t now_ms,
+                                             struct fs_hold *out, size_t max,
+                                             size_t *n)
+{
+    char now[INV_NUM_MAX], limit[INV_NUM_MAX];
+    const char *args[2] = {now, limit};
+    redisReply *r = NULL;
+    enum fs_status st;
+
+    if (n)
+        *n = 0;
+    if (!inv_id_ok(sale_id) || !n || (max && !out))
+        return FS_INVALID;
+    snprintf(now, sizeof(now), "%" PRId64, now_ms);
+    snprintf(limit, sizeof(limit), "%zu",
+             max < INV_EXPIRE_BATCH_MAX ? max : (size_t)INV_EXPIRE_BATCH_MAX);
+    st = inv_run(ctx, INV_CLAIM_EXPIRE, sale_id, args, 2, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_OK)
+        st = inv_expired_decode(r, out, max, n);
+    for (size_t i = 0; st == FS_OK && i < *n; i++)
+        out[i].state = FS_STATE_QUEUED;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+static const struct fs_claim_ops inv_redis_claim_ops = {
+    .struct_size = sizeof(struct fs_claim_ops),
+    .claim = inv_redis_claim,
+    .claim_durable = inv_redis_claim_durable,
+    .claim_to_hold = inv_redis_claim_to_hold,
+    .claim_expire = inv_redis_claim_expire,
+};
+
 static const struct fs_inventory_ops inv_redis_ops = {
     .counts = inv_redis_counts,
     .rebuild = inv_redis_rebuild,
@@ -689,4 +852,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = inv_redis_destroy,
     .health = inv_redis_health,
     .inventory = &inv_redis_ops,
+    .claims = &inv_redis_claim_ops,
 };

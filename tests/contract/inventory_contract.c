@@ -160,6 +160,13 @@ static void test_descriptor_declares_an_inventory_plugin_with_every_operation(
     assert_non_null(ops->lookup);
     assert_non_null(ops->set_inventory);
     assert_non_null(ops->find_user);
+    if (p->claims) {  /* optional, but whole when there */
+        assert_true(p->claims->struct_size >= sizeof(struct fs_claim_ops));
+        assert_non_null(p->claims->claim);
+        assert_non_null(p->claims->claim_durable);
+        assert_non_null(p->claims->claim_to_hold);
+        assert_non_null(p->claims->claim_expire);
+    }
 }
 
 static void test_health_reports_ok(void **state)
@@ -247,7 +254,7 @@ static void test_rebuild_refuses_entries_that_break_the_rules(void **state)
         entry("b1", "alice", FS_STATE_HOLD, FAR_FUTURE),
         entry("b1", "bob", FS_STATE_HOLD, FAR_FUTURE),
     };
-    struct fs_hold queued = entry("b1", "alice", FS_STATE_QUEUED, 0);
+    struct fs_hold expired = entry("b1", "alice", FS_STATE_EXPIRED, 0);
     struct fs_hold no_user = entry("b1", "", FS_STATE_HOLD, FAR_FUTURE);
     struct fs_sale_counts c;
 
@@ -255,7 +262,7 @@ static void test_rebuild_refuses_entries_that_break_the_rules(void **state)
                      FS_INVALID);
     assert_int_equal(t->ops->rebuild(t->ctx, SALE, 10, same_booking, 2),
                      FS_INVALID);
-    assert_int_equal(t->ops->rebuild(t->ctx, SALE, 10, &queued, 1),
+    assert_int_equal(t->ops->rebuild(t->ctx, SALE, 10, &expired, 1),
                      FS_INVALID);
     assert_int_equal(t->ops->rebuild(t->ctx, SALE, 10, &no_user, 1),
                      FS_INVALID);
@@ -834,6 +841,7 @@ struct race {
     atomic_int done;
     atomic_int ok, sold_out, other;
     atomic_int violations;  /* counts seen breaking an invariant */
+    int claims_in_flight;   /* claims count in neither held nor booked */
     atomic_int confirmed[ITEMS], released[ITEMS], expired[ITEMS];
     atomic_int confirm_errors, release_errors, expire_errors;
 };
@@ -913,6 +921,9 @@ static int counts_break_an_invariant(struct race *r)
     call_begin(r);
     st = r->t->ops->counts(r->t->ctx, SALE, &c);
     call_end(r);
+    if (r->claims_in_flight)
+        return st != FS_OK || c.available < 0 ||
+               c.available + c.held + c.booked > c.inventory;
     return st != FS_OK || c.held + c.booked > c.inventory ||
            c.available + c.held + c.booked != c.inventory || c.available < 0;
 }
@@ -1184,6 +1195,463 @@ static void test_concurrent_confirm_release_expire_settle_each_hold_once(
     race_free(r);
 }
 
+/* ---- claims (fs_claim_ops): exact acceptance ----------------------------- */
+
+/* The plugin's claim table; a plugin without one says so as a skip. */
+static const struct fs_claim_ops *claims_of(struct contract *t)
+{
+    const struct fs_claim_ops *c = t->in.plugin->claims;
+
+    if (!c)
+        skip();  /* cmocka reports it: claims are optional in the ABI */
+    assert_true(c->struct_size >= sizeof(struct fs_claim_ops));
+    return c;
+}
+
+static enum fs_status claim(struct contract *t, const char *user,
+                            const char *booking, int64_t lease)
+{
+    char existing[FS_ID_MAX + 1] = "";
+    return claims_of(t)->claim(t->ctx, SALE, user, booking, lease, existing);
+}
+
+static enum fs_status make_durable(struct contract *t, const char *booking)
+{
+    const char *ids[1] = {booking};
+    enum fs_status r = FS_ERROR;
+
+    assert_int_equal(claims_of(t)->claim_durable(t->ctx, SALE, ids, 1, &r),
+                     FS_OK);
+    return r;
+}
+
+static size_t expire_claims(struct contract *t, int64_t now,
+                            struct fs_hold *out, size_t max)
+{
+    size_t n = 99;
+
+    assert_int_equal(claims_of(t)->claim_expire(t->ctx, SALE, now, out, max,
+                                                &n),
+                     FS_OK);
+    return n;
+}
+
+static void test_claim_takes_an_item_without_holding_it(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold h;
+    char id[FS_ID_MAX + 1];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    assert_counts(t, SALE, 10, 9, 0, 0);
+    assert_int_equal(t->ops->lookup(t->ctx, SALE, "c1", &h), FS_OK);
+    assert_int_equal(h.state, FS_STATE_QUEUED);
+    assert_string_equal(h.user_id, "alice");
+    assert_int_equal(t->ops->find_user(t->ctx, SALE, "alice", id), FS_OK);
+    assert_string_equal(id, "c1");
+}
+
+static void test_claim_reports_not_found_for_unknown_sale(void **state)
+{
+    struct contract *t = *state;
+
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_NOT_FOUND);
+    assert_int_equal(claims_of(t)->claim_to_hold(t->ctx, SALE, "c1", NOW),
+                     FS_NOT_FOUND);
+    assert_stores_nothing(t);
+}
+
+static void test_claim_refuses_a_user_with_a_claim_or_hold_and_names_it(
+    void **state)
+{
+    struct contract *t = *state;
+    char existing[FS_ID_MAX + 1] = "";
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    /* Unconfirmed: that request may still fail, so "ask again later". */
+    assert_int_equal(claims_of(t)->claim(t->ctx, SALE, "alice", "c2",
+                                         NOW + 1000, existing),
+                     FS_UNAVAILABLE);
+    assert_string_equal(existing, "c1");
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
+    existing[0] = '\0';
+    assert_int_equal(claims_of(t)->claim(t->ctx, SALE, "alice", "c2",
+                                         NOW + 1000, existing),
+                     FS_DUPLICATE);
+    assert_string_equal(existing, "c1");
+    assert_duplicate_of(t, "alice", "r1", "c1");  /* reserve sees claims */
+    assert_int_equal(reserve(t, "bob", "h1", FAR_FUTURE), FS_OK);
+    assert_int_equal(claims_of(t)->claim(t->ctx, SALE, "bob", "c3",
+                                         NOW + 1000, existing),
+                     FS_DUPLICATE);
+    assert_string_equal(existing, "h1");
+    assert_counts(t, SALE, 10, 8, 1, 0);
+}
+
+static void test_claim_is_idempotent_by_booking_id(void **state)
+{
+    struct contract *t = *state;
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    assert_int_equal(claim(t, "bob", "c1", NOW + 1000), FS_CONFLICT);
+    assert_counts(t, SALE, 10, 9, 0, 0);
+}
+
+static void test_claim_refuses_when_sold_out_and_checks_duplicate_first(
+    void **state)
+{
+    struct contract *t = *state;
+
+    make_sale(t, SALE, 2);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    assert_int_equal(claim(t, "bob", "c2", NOW + 1000), FS_OK);
+    assert_int_equal(claim(t, "carol", "c3", NOW + 1000), FS_SOLD_OUT);
+    assert_int_equal(reserve(t, "carol", "r3", FAR_FUTURE), FS_SOLD_OUT);
+    assert_int_equal(claim(t, "alice", "c4", NOW + 1000), FS_UNAVAILABLE);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
+    assert_int_equal(claim(t, "alice", "c4", NOW + 1000), FS_DUPLICATE);
+    assert_counts(t, SALE, 2, 0, 0, 0);
+}
+
+static void test_claim_expire_gives_back_unconfirmed_claims_once(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold out[4];
+    char id[FS_ID_MAX + 1];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 100), FS_OK);
+    assert_int_equal(claim(t, "bob", "c2", NOW + 5000), FS_OK);
+    assert_int_equal(expire_claims(t, NOW + 99, out, 4), 0);
+    assert_int_equal(expire_claims(t, NOW + 100, out, 4), 1);
+    assert_string_equal(out[0].booking_id, "c1");
+    assert_string_equal(out[0].user_id, "alice");
+    assert_int_equal(out[0].state, FS_STATE_QUEUED);
+    assert_int_equal(out[0].expires_ms, NOW + 100);
+    assert_int_equal(expire_claims(t, NOW + 100, out, 4), 0);
+    assert_counts(t, SALE, 10, 9, 0, 0);
+    assert_int_equal(t->ops->find_user(t->ctx, SALE, "alice", id),
+                     FS_NOT_FOUND);
+    assert_int_equal(claim(t, "alice", "c3", NOW + 1000), FS_OK);
+}
+
+static void test_claim_expire_reports_at_most_max_per_call(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold out[2];
+    char user[16], booking[16];
+
+    make_sale(t, SALE, 10);
+    for (int i = 0; i < 5; i++) {
+        snprintf(user, sizeof(user), "u%d", i);
+        snprintf(booking, sizeof(booking), "c%d", i);
+        assert_int_equal(claim(t, user, booking, NOW), FS_OK);
+    }
+    assert_int_equal(expire_claims(t, NOW, out, 2), 2);
+    assert_int_equal(expire_claims(t, NOW, out, 2), 2);
+    assert_int_equal(expire_claims(t, NOW, out, 2), 1);
+    assert_int_equal(expire_claims(t, NOW, out, 2), 0);
+    assert_counts(t, SALE, 10, 10, 0, 0);
+}
+
+static void test_durable_claims_are_never_expired(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold out[4];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_OK);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);  /* idempotent */
+    assert_int_equal(expire_claims(t, FAR_FUTURE, out, 4), 0);
+    assert_counts(t, SALE, 10, 9, 0, 0);
+}
+
+static void test_claim_durable_reports_expired_for_claims_given_back(
+    void **state)
+{
+    struct contract *t = *state;
+    const struct fs_claim_ops *c = claims_of(t);
+    const char *ids[3] = {"c1", "nope", "c2"};
+    enum fs_status r[3];
+    struct fs_hold out[4];
+
+    assert_int_equal(c->claim_durable(t->ctx, SALE, ids, 3, r), FS_NOT_FOUND);
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_OK);
+    assert_int_equal(claim(t, "bob", "c2", NOW + 1000), FS_OK);
+    assert_int_equal(expire_claims(t, NOW, out, 4), 1);
+    assert_int_equal(c->claim_durable(t->ctx, SALE, ids, 3, r), FS_OK);
+    assert_int_equal(r[0], FS_EXPIRED);  /* lost the race to the lease */
+    assert_int_equal(r[1], FS_EXPIRED);
+    assert_int_equal(r[2], FS_OK);
+    assert_int_equal(expire_claims(t, FAR_FUTURE, out, 4), 0);
+    assert_counts(t, SALE, 10, 9, 0, 0);
+}
+
+static void test_claim_to_hold_turns_a_claim_into_a_hold(void **state)
+{
+    struct contract *t = *state;
+    const struct fs_claim_ops *c = claims_of(t);
+    struct fs_hold h, out[4];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_OK);
+    assert_int_equal(c->claim_to_hold(t->ctx, SALE, "c1", FAR_FUTURE), FS_OK);
+    assert_counts(t, SALE, 10, 9, 1, 0);
+    assert_int_equal(t->ops->lookup(t->ctx, SALE, "c1", &h), FS_OK);
+    assert_int_equal(h.state, FS_STATE_HOLD);
+    assert_int_equal(h.expires_ms, FAR_FUTURE);
+    /* A redelivery changes nothing; the lease no longer applies. */
+    assert_int_equal(c->claim_to_hold(t->ctx, SALE, "c1", NOW), FS_OK);
+    assert_int_equal(expire_claims(t, FAR_FUTURE, out, 4), 0);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);  /* worker came first */
+    assert_int_equal(t->ops->confirm(t->ctx, SALE, "c1", NOW), FS_OK);
+    assert_counts(t, SALE, 10, 9, 0, 1);
+    assert_int_equal(c->claim_to_hold(t->ctx, SALE, "c1", NOW), FS_OK);
+    assert_counts(t, SALE, 10, 9, 0, 1);
+}
+
+static void test_claim_to_hold_of_a_durable_claim_makes_a_hold_that_expires(
+    void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold out[4];
+    size_t n = 0;
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
+    assert_int_equal(claims_of(t)->claim_to_hold(t->ctx, SALE, "c1", NOW + 50),
+                     FS_OK);
+    assert_int_equal(t->ops->expire_due(t->ctx, SALE, NOW + 50, out, 4, &n),
+                     FS_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].booking_id, "c1");
+    assert_counts(t, SALE, 10, 10, 0, 0);
+}
+
+static void test_claim_to_hold_reports_expired_without_a_claim(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold out[4];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claims_of(t)->claim_to_hold(t->ctx, SALE, "nope", NOW),
+                     FS_EXPIRED);
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_OK);
+    assert_int_equal(expire_claims(t, NOW, out, 4), 1);
+    assert_int_equal(claims_of(t)->claim_to_hold(t->ctx, SALE, "c1", NOW),
+                     FS_EXPIRED);
+    assert_counts(t, SALE, 10, 10, 0, 0);
+}
+
+static void test_confirm_refuses_a_claim(void **state)
+{
+    struct contract *t = *state;
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW + 1000), FS_OK);
+    assert_int_equal(t->ops->confirm(t->ctx, SALE, "c1", NOW), FS_NOT_FOUND);
+    assert_int_equal(make_durable(t, "c1"), FS_OK);
+    assert_int_equal(t->ops->confirm(t->ctx, SALE, "c1", NOW), FS_NOT_FOUND);
+    assert_counts(t, SALE, 10, 9, 0, 0);
+}
+
+static void test_release_gives_a_claim_back_exactly_once(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold out[4];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_OK);
+    assert_int_equal(claim(t, "bob", "c2", NOW), FS_OK);
+    assert_int_equal(make_durable(t, "c2"), FS_OK);
+    assert_int_equal(t->ops->release(t->ctx, SALE, "c1"), FS_OK);
+    assert_int_equal(t->ops->release(t->ctx, SALE, "c2"), FS_OK);
+    assert_int_equal(t->ops->release(t->ctx, SALE, "c1"), FS_NOT_FOUND);
+    assert_int_equal(expire_claims(t, FAR_FUTURE, out, 4), 0);
+    assert_counts(t, SALE, 10, 10, 0, 0);
+    assert_int_equal(make_durable(t, "c1"), FS_EXPIRED);
+}
+
+static void test_rebuild_installs_queued_entries_as_durable_claims(
+    void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold e[2] = {
+        entry("q1", "alice", FS_STATE_QUEUED, 0),
+        entry("h1", "bob", FS_STATE_HOLD, FAR_FUTURE),
+    };
+    struct fs_hold out[4];
+
+    claims_of(t);
+    assert_int_equal(t->ops->rebuild(t->ctx, SALE, 2, e, 2), FS_OK);
+    assert_counts(t, SALE, 2, 0, 1, 0);
+    assert_int_equal(claim(t, "carol", "c3", NOW), FS_SOLD_OUT);
+    assert_int_equal(claim(t, "alice", "c4", NOW), FS_DUPLICATE);
+    assert_int_equal(expire_claims(t, FAR_FUTURE, out, 4), 0);
+    assert_int_equal(claims_of(t)->claim_to_hold(t->ctx, SALE, "q1",
+                                                 FAR_FUTURE),
+                     FS_OK);
+    assert_counts(t, SALE, 2, 0, 2, 0);
+}
+
+static void test_set_inventory_counts_claims_as_taken(void **state)
+{
+    struct contract *t = *state;
+
+    make_sale(t, SALE, 3);
+    assert_int_equal(claim(t, "alice", "c1", NOW), FS_OK);
+    assert_int_equal(claim(t, "bob", "c2", NOW), FS_OK);
+    assert_int_equal(t->ops->set_inventory(t->ctx, SALE, 1), FS_CONFLICT);
+    assert_int_equal(t->ops->set_inventory(t->ctx, SALE, 2), FS_OK);
+    assert_counts(t, SALE, 2, 0, 0, 0);
+}
+
+static void *claim_worker(void *arg)
+{
+    struct worker *w = arg;
+    struct race *r = w->r;
+    char user[32], booking[32], existing[FS_ID_MAX + 1];
+    enum fs_status st;
+
+    pthread_barrier_wait(&r->go);
+    for (int i = 0; i < r->users_per_thread; i++) {
+        snprintf(user, sizeof(user), "user-%d-%d", w->id, i);
+        snprintf(booking, sizeof(booking), "ck-%d-%d", w->id, i);
+        call_begin(r);
+        st = r->t->in.plugin->claims->claim(r->t->ctx, SALE, user, booking,
+                                            FAR_FUTURE, existing);
+        call_end(r);
+        count_reserve(r, st);
+    }
+    return NULL;
+}
+
+static void test_concurrent_claims_never_take_more_than_the_stock(
+    void **state)
+{
+    struct contract *t = *state;
+    struct race *r;
+
+    claims_of(t);
+    r = race_new(t);
+    r->claims_in_flight = 1;
+    make_sale(t, SALE, ITEMS);
+    run_race(r, claim_worker);
+    assert_int_equal(atomic_load(&r->ok), ITEMS);
+    assert_int_equal(atomic_load(&r->sold_out),
+                     THREADS * r->users_per_thread - ITEMS);
+    assert_int_equal(atomic_load(&r->other), 0);
+    assert_int_equal(atomic_load(&r->violations), 0);
+    assert_counts(t, SALE, ITEMS, 0, 0, 0);
+    race_free(r);
+}
+
+static void *same_user_claim_worker(void *arg)
+{
+    struct worker *w = arg;
+    struct race *r = w->r;
+    char booking[32], existing[FS_ID_MAX + 1];
+    enum fs_status st;
+
+    snprintf(booking, sizeof(booking), "same-%d", w->id);
+    pthread_barrier_wait(&r->go);
+    call_begin(r);
+    st = r->t->in.plugin->claims->claim(r->t->ctx, SALE, "alice", booking,
+                                        FAR_FUTURE, existing);
+    call_end(r);
+    if (st == FS_OK)
+        atomic_fetch_add(&r->ok, 1);
+    else if (st == FS_UNAVAILABLE)  /* the winner's claim is unconfirmed */
+        atomic_fetch_add(&r->sold_out, 1);  /* here: refused as a repeat */
+    else
+        atomic_fetch_add(&r->other, 1);
+    return NULL;
+}
+
+static void test_concurrent_claims_by_one_user_take_one_item(void **state)
+{
+    struct contract *t = *state;
+    struct race *r;
+
+    claims_of(t);
+    r = race_new(t);
+    r->claims_in_flight = 1;
+    make_sale(t, SALE, ITEMS);
+    run_race(r, same_user_claim_worker);
+    assert_int_equal(atomic_load(&r->ok), 1);
+    assert_int_equal(atomic_load(&r->sold_out), THREADS - 1);
+    assert_int_equal(atomic_load(&r->other), 0);
+    assert_counts(t, SALE, ITEMS, ITEMS - 1, 0, 0);
+    race_free(r);
+}
+
+/* Half the threads mark claims durable, half expire leases at once: each
+ * claim ends exactly one way, and the stock adds up. */
+static void *durable_or_expire_worker(void *arg)
+{
+    struct worker *w = arg;
+    struct race *r = w->r;
+    const struct fs_claim_ops *c = r->t->in.plugin->claims;
+    char booking[32];
+    const char *ids[1] = {booking};
+    struct fs_hold out[ITEMS];
+    enum fs_status res;
+    size_t n;
+
+    pthread_barrier_wait(&r->go);
+    for (int b = 0; b < ITEMS; b++) {
+        snprintf(booking, sizeof(booking), "lc-%d", b);
+        call_begin(r);
+        if (w->id % 2 == 0 &&
+            c->claim_durable(r->t->ctx, SALE, ids, 1, &res) == FS_OK &&
+            res == FS_OK)
+            atomic_fetch_add(&r->confirmed[b], 1);
+        if (w->id % 2 == 1 &&
+            c->claim_expire(r->t->ctx, SALE, NOW, out, ITEMS, &n) == FS_OK)
+            for (size_t i = 0; i < n; i++)
+                atomic_fetch_add(&r->expired[atoi(out[i].booking_id + 3)], 1);
+        call_end(r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_durable_marks_and_lease_expiry_settle_each_claim_once(
+    void **state)
+{
+    struct contract *t = *state;
+    struct race *r;
+    char user[16], booking[16];
+    int expired = 0;
+
+    claims_of(t);
+    r = race_new(t);
+    r->claims_in_flight = 1;
+    make_sale(t, SALE, ITEMS);
+    for (int b = 0; b < ITEMS; b++) {
+        snprintf(user, sizeof(user), "u%d", b);
+        snprintf(booking, sizeof(booking), "lc-%d", b);
+        assert_int_equal(claim(t, user, booking, NOW), FS_OK);
+    }
+    run_race(r, durable_or_expire_worker);
+    for (int b = 0; b < ITEMS; b++) {
+        int e = atomic_load(&r->expired[b]);
+        /* Durable (any number of marks) xor given back exactly once. */
+        assert_true(e <= 1);
+        assert_true((e == 1) != (atomic_load(&r->confirmed[b]) > 0));
+        expired += e;
+    }
+    assert_int_equal(atomic_load(&r->violations), 0);
+    assert_counts(t, SALE, ITEMS, expired, 0, 0);
+    race_free(r);
+}
+
 /* ---- the suite ---------------------------------------------------------- */
 
 #define C(name) {#name, name}
@@ -1241,6 +1709,25 @@ static const struct {
     C(test_concurrent_reserves_by_one_user_take_one_item),
     C(test_concurrent_rebuilds_install_the_sale_once),
     C(test_concurrent_confirm_release_expire_settle_each_hold_once),
+    C(test_claim_takes_an_item_without_holding_it),
+    C(test_claim_reports_not_found_for_unknown_sale),
+    C(test_claim_refuses_a_user_with_a_claim_or_hold_and_names_it),
+    C(test_claim_is_idempotent_by_booking_id),
+    C(test_claim_refuses_when_sold_out_and_checks_duplicate_first),
+    C(test_claim_expire_gives_back_unconfirmed_claims_once),
+    C(test_claim_expire_reports_at_most_max_per_call),
+    C(test_durable_claims_are_never_expired),
+    C(test_claim_durable_reports_expired_for_claims_given_back),
+    C(test_claim_to_hold_turns_a_claim_into_a_hold),
+    C(test_claim_to_hold_of_a_durable_claim_makes_a_hold_that_expires),
+    C(test_claim_to_hold_reports_expired_without_a_claim),
+    C(test_confirm_refuses_a_claim),
+    C(test_release_gives_a_claim_back_exactly_once),
+    C(test_rebuild_installs_queued_entries_as_durable_claims),
+    C(test_set_inventory_counts_claims_as_taken),
+    C(test_concurrent_claims_never_take_more_than_the_stock),
+    C(test_concurrent_claims_by_one_user_take_one_item),
+    C(test_concurrent_durable_marks_and_lease_expiry_settle_each_claim_once),
 };
 
 #define N_CONTRACT_TESTS (sizeof(contract_tests) / sizeof(contract_tests[0]))

@@ -370,7 +370,10 @@ def default_plugin_lines():
 
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
-                  plugin_lines=EMBEDDED_PLUGINS):
+                  plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None):
+    worker = "sweep_interval_ms: %d" % sweep_interval_ms
+    if claim_lease_ms is not None:
+        worker += ", claim_lease_ms: %d" % claim_lease_ms
     lines = [
         "# written by tests/e2e/harness.py",
         "listen: %s" % yaml_scalar("%s:%d" % (HOST, port)),
@@ -380,7 +383,7 @@ def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
         *plugin_lines,
         "auth: { jwt_secret: %s }" % yaml_scalar(secret),
         "policies: { dir: policies }",
-        "worker: { sweep_interval_ms: %d }" % sweep_interval_ms,
+        "worker: { %s }" % worker,
         "log: { level: info }",
     ]
     lines.extend(extra_lines)
@@ -400,8 +403,9 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=(), plugin_lines=None, secret=SECRET):
+                 extra_lines=(), plugin_lines=None, secret=SECRET, claim_lease_ms=None):
         self.sales = DEFAULT_SALES if sales is None else sales
+        self.claim_lease_ms = claim_lease_ms
         self.http_threads = http_threads
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
@@ -431,7 +435,8 @@ class Daemon:
             f.write(render_config(port, self.sales, http_threads=self.http_threads,
                                   sweep_interval_ms=self.sweep_interval_ms,
                                   extra_lines=self.extra_lines,
-                                  plugin_lines=self.plugin_lines, secret=self.secret))
+                                  plugin_lines=self.plugin_lines, secret=self.secret,
+                                  claim_lease_ms=self.claim_lease_ms))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]
@@ -746,6 +751,18 @@ def wait_booking(client, sale, booking_id, token, done=lambda b: b["status"] != 
         if time.monotonic() > deadline:
             raise AssertionError("booking %s/%s still %r after %.0f s"
                                  % (sale, booking_id, b.get("status"), timeout))
+        time.sleep(POLL_INTERVAL)
+
+
+def book_settled(client, sale, token, timeout=POLL_TIMEOUT):
+    """POSTs until the answer is not 503 unavailable (a claim of the same
+    user still awaiting its confirm answers that: DESIGN.md 9.7), polling
+    with a bound; returns the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.book(sale, token)
+        if r.status != 503 or time.monotonic() > deadline:
+            return r
         time.sleep(POLL_INTERVAL)
 
 

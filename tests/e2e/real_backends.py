@@ -66,6 +66,6 @@ class RealBackendsCase(harness.DaemonTestCase):
             " timeout_ms: 1500 }" % (harness.yaml_scalar(self.mongo.uri), self.ns),
         )
 
-    def real_daemon(self, sales, threads=64):
+    def real_daemon(self, sales, threads=64, **kw):
         return self.start_daemon(sales, http_threads=threads,
-                                 plugin_lines=self.plugin_lines())
+                                 plugin_lines=self.plugin_lines(), **kw)

@@ -190,14 +190,10 @@ class Routes(harness.DaemonTestCase):
             self.hold_for(self.c, "tiny", "u-tiny-%d" % i)
         tok = token_for("u-tiny-late")
         r = self.c.book("tiny", tok)
-        if r.status == 409:
-            self.assertError(r, 409, "sold_out")
-            note("third user -> 409 sold_out at POST")
-        else:
-            self.assertEqual(r.status, 202, r)
-            b = wait_booking(self.c, "tiny", r.json["booking_id"], tok)
-            self.assertEqual((b["status"], b.get("reason")), ("rejected", "sold_out"), b)
-            note("third user -> 202 then rejected sold_out")
+        # Exact acceptance (DESIGN.md 9.7): told at once, never a 202 that
+        # later ends rejected.
+        self.assertError(r, 409, "sold_out")
+        note("third user -> 409 sold_out at POST")
         view = self.sale_view(self.c, "tiny")
         self.assertEqual((view["available"], view["held"], view["booked"], view["state"]),
                          (0, 2, 0, "sold_out"), view)

@@ -266,6 +266,16 @@ class RabbitMQServer:
         except ProcessLookupError:
             pass
 
+    def freeze(self):
+        """SIGSTOP to the node's process group: connections stay open, the
+        broker reads and confirms nothing until thaw()."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGSTOP)
+
+    def thaw(self):
+        if self.proc is not None:
+            self._signal_group(signal.SIGCONT)
+
     def _kill(self):
         if self.proc is None:
             return

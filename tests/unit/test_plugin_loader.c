@@ -46,15 +46,17 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void expect_refusal(const char *broken, const char *as_name,
-                           const char *needle)
+static void expect_refusal_of_kind(enum fs_plugin_kind kind,
+                                   const char *broken, const char *as_name,
+                                   const char *needle)
 {
     struct fs_backend b;
     char err[1024] = "", link[128];
 
-    snprintf(link, sizeof(link), "queue_%s.so", as_name);
+    snprintf(link, sizeof(link), "%s_%s.so", fs_plugin_kind_name(kind),
+             as_name);
     link_plugin("FS_BROKEN_PLUGIN_DIR", broken, link);
-    assert_int_equal(fs_plugin_open(&b, tmpdir, FS_PLUGIN_QUEUE, as_name, err,
+    assert_int_equal(fs_plugin_open(&b, tmpdir, kind, as_name, err,
                                     sizeof(err)), -1);
     if (!strstr(err, needle))
         fail_msg("expected '%s' in: %s", needle, err);
@@ -62,6 +64,12 @@ static void expect_refusal(const char *broken, const char *as_name,
         fail_msg("the message does not name the file: %s", err);
     assert_null(b.handle);
     assert_null(b.path);
+}
+
+static void expect_refusal(const char *broken, const char *as_name,
+                           const char *needle)
+{
+    expect_refusal_of_kind(FS_PLUGIN_QUEUE, broken, as_name, needle);
 }
 
 static void test_loader_accepts_the_memory_queue(void **state)
@@ -111,6 +119,26 @@ static void test_loader_refuses_a_missing_operation(void **state)
 {
     (void)state;
     expect_refusal("missing_op.so", "broken", "does not provide");
+}
+
+static void test_loader_refuses_an_inventory_with_half_a_claims_table(
+    void **state)
+{
+    (void)state;
+    expect_refusal_of_kind(FS_PLUGIN_INVENTORY, "half_claims.so", "broken",
+                           "a claim operation");
+}
+
+static void test_loader_takes_the_memory_inventory_with_its_claims(void **state)
+{
+    struct fs_backend b;
+    char err[1024] = "";
+    (void)state;
+    assert_int_equal(fs_plugin_open(&b, getenv("FS_PLUGIN_DIR"),
+                                    FS_PLUGIN_INVENTORY, "memory", err,
+                                    sizeof(err)), 0);
+    assert_non_null(b.plugin->claims);
+    fs_plugin_close(&b);
 }
 
 static void test_loader_refuses_a_library_without_descriptor(void **state)
@@ -170,6 +198,8 @@ int main(void)
         cmocka_unit_test(test_loader_refuses_a_too_small_descriptor),
         cmocka_unit_test(test_loader_refuses_a_plugin_of_another_kind),
         cmocka_unit_test(test_loader_refuses_a_missing_operation),
+        cmocka_unit_test(test_loader_refuses_an_inventory_with_half_a_claims_table),
+        cmocka_unit_test(test_loader_takes_the_memory_inventory_with_its_claims),
         cmocka_unit_test(test_loader_refuses_a_library_without_descriptor),
         cmocka_unit_test(test_loader_refuses_a_plugin_under_another_name),
         cmocka_unit_test(test_loader_refuses_a_name_with_a_path),

@@ -1,5 +1,5 @@
 -- confirm.lua - turns a live hold into a booked item.
--- KEYS: meta users holds expiry      ARGV: booking, now_ms
+-- KEYS: meta users holds expiry leases   ARGV: booking, now_ms
 -- Returns {"ok"} (also when already booked), {"expired"} when
 -- expires_ms <= now_ms (the item stays held: expire_due gives it back), or
 -- {"not_found"}.
@@ -13,6 +13,9 @@ end
 local state, expires, user = string.match(hold, '^(%a)|(%-?%d+)|(.*)$')
 if state == 'B' then
   return {'ok'}
+end
+if state ~= 'H' then
+  return {'not_found'}  -- a claim is not a hold yet
 end
 if tonumber(expires) <= tonumber(ARGV[2]) then
   return {'expired'}

@@ -1,5 +1,5 @@
 -- counts.lua - a sale's live counts.
--- KEYS: meta users holds expiry      ARGV: (none)
+-- KEYS: meta users holds expiry leases   ARGV: (none)
 -- Returns {"ok", inventory, available, held, booked}, or {"not_found"} when
 -- the meta hash is absent: the sale was never installed, or Redis lost it.
 local m = redis.call('HMGET', KEYS[1], 'inventory', 'available', 'held', 'booked')

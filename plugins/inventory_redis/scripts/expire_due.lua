@@ -1,7 +1,7 @@
 -- expire_due.lua - releases up to max holds with expires_ms <= now_ms and
 -- reports them; a hold leaves the expiry set in the same step, so each is
 -- reported by exactly one call.
--- KEYS: meta users holds expiry      ARGV: now_ms, max
+-- KEYS: meta users holds expiry leases   ARGV: now_ms, max
 -- Returns {"ok", booking, user, expires_ms, booking, user, expires_ms, ...}
 -- (earliest expiry first) or {"not_found"}.
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -1,5 +1,5 @@
 -- find_user.lua - the user's held or booked item in the sale, if any.
--- KEYS: meta users holds expiry      ARGV: user
+-- KEYS: meta users holds expiry leases   ARGV: user
 -- Returns {"ok", booking} or {"not_found"}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'not_found'}

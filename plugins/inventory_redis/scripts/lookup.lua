@@ -1,6 +1,7 @@
 -- lookup.lua - the inventory's view of one booking.
--- KEYS: meta users holds expiry      ARGV: booking
--- Returns {"ok", state ("H" or "B"), expires_ms, user} or {"not_found"}.
+-- KEYS: meta users holds expiry leases   ARGV: booking
+-- Returns {"ok", state ("H", "B", or "C"/"Q" for a claim), expires_ms, user}
+-- or {"not_found"}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'not_found'}
 end

@@ -1,5 +1,5 @@
--- release.lua - gives a held item back, exactly once.
--- KEYS: meta users holds expiry      ARGV: booking
+-- release.lua - gives a held or claimed item back, exactly once.
+-- KEYS: meta users holds expiry leases   ARGV: booking
 -- Returns {"ok"} if this call released it, {"conflict"} if it is booked,
 -- {"not_found"} if there is no hold (released, expired or never taken).
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -18,6 +18,8 @@ if redis.call('HGET', KEYS[2], user) == ARGV[1] then
   redis.call('HDEL', KEYS[2], user)
 end
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'available', 1)
-redis.call('HINCRBY', KEYS[1], 'held', -1)
+-- C: a claim awaiting its confirm, Q: a durable claim, H: a hold.
+redis.call('HINCRBY', KEYS[1], state == 'H' and 'held' or 'claimed', -1)
 return {'ok'}

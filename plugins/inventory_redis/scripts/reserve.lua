@@ -1,6 +1,6 @@
 -- reserve.lua - one atomic reserve: idempotent by booking, one per user,
 -- then stock.
--- KEYS: meta users holds expiry      ARGV: user, booking, expires_ms
+-- KEYS: meta users holds expiry leases   ARGV: user, booking, expires_ms
 -- Returns {"ok"}, {"duplicate", existing_booking}, {"sold_out"},
 -- {"conflict"} (the booking id belongs to another user) or {"not_found"}.
 if redis.call('EXISTS', KEYS[1]) == 0 then

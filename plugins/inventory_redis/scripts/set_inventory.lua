@@ -1,12 +1,12 @@
 -- set_inventory.lua - changes a sale's total.
--- KEYS: meta users holds expiry      ARGV: inventory
--- Returns {"ok"}, {"conflict"} when below held + booked, or {"not_found"}.
-local m = redis.call('HMGET', KEYS[1], 'held', 'booked')
+-- KEYS: meta users holds expiry leases   ARGV: inventory
+-- Returns {"ok"}, {"conflict"} when below held + booked + claimed, or {"not_found"}.
+local m = redis.call('HMGET', KEYS[1], 'held', 'booked', 'claimed')
 if not m[1] then
   return {'not_found'}
 end
 local inventory = tonumber(ARGV[1])
-local taken = tonumber(m[1]) + tonumber(m[2])
+local taken = tonumber(m[1]) + tonumber(m[2]) + tonumber(m[3] or '0')
 if inventory < taken then
   return {'conflict'}
 end

@@ -52,12 +52,53 @@ __attribute__((unused)) static enum fs_status depth(void *ctx, uint64_t *out)
     return FS_OK;
 }
 
-static const struct fs_queue_ops ops = {
+/* Unused where BROKEN_HALF_CLAIMS makes an inventory plugin instead. */
+__attribute__((unused)) static const struct fs_queue_ops ops = {
     .publish = publish, .consume = consume, .ack = ack, .nack = nack,
 #ifndef BROKEN_MISSING_OP
     .depth = depth,
 #endif
 };
+
+#ifdef BROKEN_HALF_CLAIMS
+/* An inventory plugin whose claims table lacks claim_expire: the loader
+ * must refuse it, since the daemon would take claims nobody gives back. */
+static enum fs_status inv_any(void)
+{
+    return FS_ERROR;
+}
+
+#define INV_OP(type) ((type)(void (*)(void))inv_any)
+static const struct fs_inventory_ops inv_ops = {
+    .counts = INV_OP(enum fs_status (*)(void *, const char *,
+                                        struct fs_sale_counts *)),
+    .rebuild = INV_OP(enum fs_status (*)(void *, const char *, int64_t,
+                                         const struct fs_hold *, size_t)),
+    .reserve = INV_OP(enum fs_status (*)(void *, const char *, const char *,
+                                         const char *, int64_t, char *)),
+    .confirm = INV_OP(enum fs_status (*)(void *, const char *, const char *,
+                                         int64_t)),
+    .release = INV_OP(enum fs_status (*)(void *, const char *, const char *)),
+    .expire_due = INV_OP(enum fs_status (*)(void *, const char *, int64_t,
+                                            struct fs_hold *, size_t, size_t *)),
+    .lookup = INV_OP(enum fs_status (*)(void *, const char *, const char *,
+                                        struct fs_hold *)),
+    .set_inventory = INV_OP(enum fs_status (*)(void *, const char *, int64_t)),
+    .find_user = INV_OP(enum fs_status (*)(void *, const char *, const char *,
+                                           char *)),
+};
+
+static const struct fs_claim_ops half_claims = {
+    .struct_size = sizeof(struct fs_claim_ops),
+    .claim = INV_OP(enum fs_status (*)(void *, const char *, const char *,
+                                       const char *, int64_t, char *)),
+    .claim_durable = INV_OP(enum fs_status (*)(void *, const char *,
+                                               const char *const *, size_t,
+                                               enum fs_status *)),
+    .claim_to_hold = INV_OP(enum fs_status (*)(void *, const char *,
+                                               const char *, int64_t)),
+};
+#endif
 
 /* BROKEN_NO_SYMBOL exports the descriptor under a misspelt name. */
 #ifdef BROKEN_NO_SYMBOL
@@ -77,13 +118,20 @@ const struct fs_plugin DESCRIPTOR = {
 #else
     .struct_size = sizeof(struct fs_plugin),
 #endif
-#ifdef BROKEN_BAD_KIND
+#if defined(BROKEN_BAD_KIND)
     .kind = FS_PLUGIN_STORAGE,
+#elif defined(BROKEN_HALF_CLAIMS)
+    .kind = FS_PLUGIN_INVENTORY,
 #else
     .kind = FS_PLUGIN_QUEUE,
 #endif
     .name = "broken",
     .flags = FS_PLUGIN_THREAD_SAFE,
     .create = create, .destroy = destroy, .health = health,
+#ifdef BROKEN_HALF_CLAIMS
+    .inventory = &inv_ops,
+    .claims = &half_claims,
+#else
     .queue = &ops,
+#endif
 };

@@ -1,0 +1,53 @@
+/*
+ * service.h - the booking service's shared state (struct fs_service) and
+ * what both the accept path (booking.c) and recovery (recovery.c) need of
+ * it: setting it up, finding a sale, publishing a booking's message.
+ */
+#ifndef FS_SERVICE_H
+#define FS_SERVICE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "backends.h"
+#include "config.h"
+#include "message.h"
+#include "sales.h"
+
+/* Bookings whose insert or undo timed out: the client was told 503, so a
+ * record that storage applied after all must not stay queued. */
+#define FS_DOUBTFUL_MAX 4096
+
+struct fs_service {
+    const struct fs_config *cfg;
+    struct fs_backends *be;
+    struct fs_sales sales;
+    char instance_id[FS_INSTANCE_ID_LEN + 1];
+    atomic_int accepting;  /* 0 once shutdown began: new bookings get 503 */
+    /* Bumped by every rebuild of a sale's inventory state: a worker batch
+     * that straddles one re-asserts its holds (see worker.c). */
+    atomic_uint rebuilds;
+    /* The queue outlives this process and may be consumed by other daemons
+     * (FS_QUEUE_DURABLE): `pending` then cannot be trusted across them. */
+    int shared_queue;
+    /* The inventory plugin offers claims (fs_plugin.h): the accept path
+     * takes the item itself, exactly, on any number of daemons. */
+    int claims;
+    pthread_mutex_t doubtful_lock;
+    char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
+    char (*settling)[FS_ID_MAX + 1];  /* the sweeper's: swapped with doubtful */
+    size_t n_doubtful;
+};
+
+int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
+                    struct fs_backends *be);
+void fs_service_free(struct fs_service *svc);
+struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
+
+/* Publishes a message for a booking already recorded as queued. Without
+ * claims, the caller counts it in its sale's `pending`. */
+enum fs_status fs_service_publish(struct fs_service *svc,
+                                  const struct fs_booking *b);
+
+#endif
