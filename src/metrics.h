@@ -53,7 +53,7 @@ char *fs_metrics_render(size_t *len);
 
 const char *fs_route_name(enum fs_route route);
 
-/* ---- readers for the admin page (src/http_admin.c) ---------------------- */
+/* ---- readers for the admin page (src/http/http_admin.c) ---------------------- */
 
 /* Histogram buckets: 13 upper bounds and +Inf. */
 #define FS_METRICS_BUCKETS 14

@@ -1,6 +1,6 @@
 /*
  * fuzz_http_request.c - whole requests through the real handler of
- * src/http_api.c and src/http_request.c (routing, path splitting, id
+ * src/http/http_api.c and src/http/http_request.c (routing, path splitting, id
  * checks, authentication, body limits and parsing, the error shape) on the
  * fake civetweb of http_harness.c, which checks the invariants every answer
  * must meet.

@@ -1,6 +1,6 @@
 /*
  * http_harness.c - the fake civetweb and the fake booking service that let
- * the fuzz targets call src/http_api.c's handler directly (see the header).
+ * the fuzz targets call src/http/http_api.c's handler directly (see the header).
  *
  * Only the mg_* functions the HTTP layer (http_api.c and the files split
  * from it: http_request.c, http_policy.c, http_events.c, http_reply.c) uses
@@ -20,8 +20,8 @@
 #include "backends.h"
 #include "booking.h"
 #include "fuzz_check.h"
-#include "http_admin.h"
-#include "http_api.h"
+#include "http/http_admin.h"
+#include "http/http_api.h"
 #include "http_harness.h"
 #include "ids.h"
 #include "log.h"
@@ -140,7 +140,7 @@ int mg_response_header_add(struct mg_connection *c, const char *name,
     return 0;
 }
 
-/* A whole head written raw (src/http_reply.c): status line and headers, up
+/* A whole head written raw (src/http/http_reply.c): status line and headers, up
  * to the empty line, all in this one write. Returns the head's length. */
 static size_t parse_raw_head(struct mg_connection *c, const char *buf,
                              size_t len)
@@ -424,7 +424,7 @@ int fs_events_wait(struct fs_events_sub *sub, int timeout_ms)
 }
 
 /* ---- the admin routes and the OpenAPI document ---------------------------
- * src/http_admin.c has its own fuzz-worthy parser (fs_http_admin_authorized)
+ * src/http/http_admin.c has its own fuzz-worthy parser (fs_http_admin_authorized)
  * but needs a generated header and the whole service to link; here it is
  * only the route the dispatcher hands "/admin..." to. */
 

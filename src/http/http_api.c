@@ -9,9 +9,9 @@
  * authentication, then the booking service. fs_status becomes an HTTP status
  * in fs_http_status_reply() and nowhere else.
  *
- * What the routes share lives beside them (src/http_request.h): the answers
- * and request parsing in src/http_request.c, the policy glue in
- * src/http_policy.c, and the event stream route in src/http_events.c.
+ * What the routes share lives beside them (src/http/http_request.h): the answers
+ * and request parsing in src/http/http_request.c, the policy glue in
+ * src/http/http_policy.c, and the event stream route in src/http/http_events.c.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -190,7 +190,7 @@ enum fs_route fs_http_match_route(const struct request *r)
     if (r->n_seg == 1 && seg_is(r, 0, "openapi.yaml"))
         return FS_ROUTE_OPENAPI;
     if (seg_is(r, 0, "admin"))
-        return FS_ROUTE_ADMIN;  /* "/admin" and below: src/http_admin.c */
+        return FS_ROUTE_ADMIN;  /* "/admin" and below: src/http/http_admin.c */
     if (!seg_is(r, 0, "booking-service"))
         return FS_ROUTE_OTHER;
     if (seg_is(r, 1, "sales") && r->n_seg == 3)
