@@ -188,7 +188,18 @@ static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
 {
     struct fs_sale_counts c;
     int64_t ahead = atomic_fetch_add(&sale->pending, 1);
-    enum fs_status rc = sale_counts(svc, sale, &c);
+    int64_t depth = atomic_load(&sale->max_queued);
+    enum fs_status rc;
+
+    /* The bounded queue (DESIGN.md invariant 8), before any backend call so
+     * that a full queue costs nothing. Only this daemon's own queue: with a
+     * shared one, `pending` is not lowered by the other daemons' workers. */
+    if (!svc->shared_queue && depth > 0 && ahead >= depth) {
+        atomic_fetch_sub(&sale->pending, 1);
+        fs_metrics_sale_queue_full(sale->id);
+        return FS_QUEUE_FULL;
+    }
+    rc = sale_counts(svc, sale, &c);
 
     /* With a shared queue another daemon's worker may decide this daemon's
      * bookings, and this daemon would never learn that they stopped being

@@ -50,7 +50,9 @@ struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
 /* The accept path. FS_OK: out holds the queued booking (answer 202).
  * FS_NOT_FOUND: no such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock
  * left counting this daemon's pending bookings. FS_DUPLICATE: the user has an
- * active booking, its id in existing. FS_UNAVAILABLE: nothing was accepted. */
+ * active booking, its id in existing. FS_QUEUE_FULL: the sale's queue is at
+ * sales[].max_queued. FS_UNAVAILABLE and FS_QUEUE_FULL: nothing was
+ * accepted. */
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
                                  const char *user_id, uint32_t hold_seconds,
                                  struct fs_booking *out,

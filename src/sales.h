@@ -29,6 +29,9 @@ struct fs_sale {
     /* Bookings this daemon accepted and its worker has not decided yet: the
      * accept path answers sold_out once they cover the available stock. */
     atomic_int_fast64_t pending;
+    /* The most `pending` may reach (sales[].max_queued); past it the accept
+     * path answers 503 and accepts nothing. 0: no limit but the stock. */
+    atomic_int_fast64_t max_queued;
     /* Serializes rebuilding this sale's inventory state from storage. */
     pthread_mutex_t rebuild_lock;
 };

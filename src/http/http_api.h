@@ -1,9 +1,13 @@
 /*
- * http_api.h - the REST API on civetweb: routing, request limits,
- * authentication, and the one place where fs_status becomes an HTTP status.
+ * http_api.h - the HTTP layer as the rest of the daemon sees it: the REST
+ * API on civetweb (src/http/http_api.c and the files beside it), started and
+ * stopped by src/http/http_server.c, which owns civetweb's options, the
+ * connection limit and shedding.
  */
 #ifndef FS_HTTP_API_H
 #define FS_HTTP_API_H
+
+#include <stdatomic.h>
 
 #include "auth.h"
 #include "booking.h"
@@ -14,6 +18,10 @@ struct fs_http {
     struct fs_service *svc;
     struct fs_auth auth;
     struct mg_context *ctx;
+    /* Connections held by a civetweb thread: served ones (at most
+     * max_connections) and those being answered 503 beyond the limit. */
+    atomic_long served, shedding;
+    long max_connections;
 };
 
 /* Starts civetweb on cfg->listen. 0 on success; err says why not. */

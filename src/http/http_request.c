@@ -119,9 +119,15 @@ void fs_http_status_reply(struct request *r, enum fs_status rc,
 
 int fs_http_read_body(struct request *r)
 {
-    size_t limit = (size_t)r->http->svc->cfg->http.max_body_bytes;
+    const struct fs_config *cfg = r->http->svc->cfg;
+    size_t limit = (size_t)cfg->http.max_body_bytes;
     long long declared = r->ri->content_length;
     size_t cap = limit + 1;
+    /* A body trickled in a byte at a time would keep this thread for as long
+     * as the client likes: the whole body gets request_timeout_ms. Each
+     * mg_read waits at most that long, so the thread is free within twice
+     * request_timeout_ms of the headers. */
+    int64_t deadline = fs_mono_ns() + cfg->http.request_timeout_ms * 1000000;
 
     if (declared > (long long)limit) {
         fs_http_send_error(r, 413, "too_large", "request body too large");
@@ -140,6 +146,12 @@ int fs_http_read_body(struct request *r)
         r->body_len += (size_t)n;
         if (r->body_len > limit) {
             fs_http_send_error(r, 413, "too_large", "request body too large");
+            return -1;
+        }
+        if ((declared < 0 || r->body_len < (size_t)declared) &&
+            fs_mono_ns() > deadline) {
+            fs_http_send_error(r, 408, "timeout",
+                               "the request body did not arrive in time");
             return -1;
         }
     }

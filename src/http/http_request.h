@@ -96,6 +96,15 @@ int fs_http_policy_book(struct request *r, const char *sale, uint32_t *hold);
 int fs_http_policy_change(struct request *r, enum fs_policy_hook hook,
                           const char *sale, const char *booking_id);
 
+/* ---- the handlers civetweb calls (src/http/http_api.c) ----------------- */
+
+/* Every request: cbdata is the struct fs_http. Returns the HTTP status. */
+int fs_http_handle_request(struct mg_connection *conn, void *cbdata);
+/* civetweb's own errors (unparsable request, headers too large, timeout),
+ * answered in the API's JSON shape. Returns 0: handled. */
+int fs_http_handle_error(struct mg_connection *conn, int status,
+                         const char *msg);
+
 /* ---- server-sent events (src/http/http_events.c) ----------------------------- */
 
 /* GET /booking-service/book-item/{sale}/{booking}/events. */
