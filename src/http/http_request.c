@@ -123,10 +123,14 @@ int fs_http_read_body(struct request *r)
     size_t limit = (size_t)cfg->http.max_body_bytes;
     long long declared = r->ri->content_length;
     size_t cap = limit + 1;
-    /* A body trickled in a byte at a time would keep this thread for as long
-     * as the client likes: the whole body gets request_timeout_ms. Each
-     * mg_read waits at most that long, so the thread is free within twice
-     * request_timeout_ms of the headers. */
+    /* A body trickled in a byte at a time (the slow-POST attack) would keep
+     * this thread for as long as the client likes: the whole body gets
+     * request_timeout_ms. civetweb's mg_read waits until it has every byte
+     * asked for, and at most request_timeout_ms only while none comes, so
+     * the body is read one byte per call and the clock checked between
+     * calls: the thread is free within twice request_timeout_ms of the
+     * headers. Bytes that came with the headers are copied from civetweb's
+     * buffer, so this costs a function call per byte of small API bodies. */
     int64_t deadline = fs_mono_ns() + cfg->http.request_timeout_ms * 1000000;
 
     if (declared > (long long)limit) {
@@ -140,7 +144,7 @@ int fs_http_read_body(struct request *r)
     }
     r->body_len = 0;
     for (;;) {
-        int n = mg_read(r->conn, r->body + r->body_len, cap - r->body_len);
+        int n = mg_read(r->conn, r->body + r->body_len, 1);
         if (n <= 0)
             break;
         r->body_len += (size_t)n;

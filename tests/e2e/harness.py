@@ -337,11 +337,13 @@ def default_plugin_lines():
 
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
-                  plugin_lines=EMBEDDED_PLUGINS):
+                  plugin_lines=EMBEDDED_PLUGINS, http_keys=None):
+    http = {"threads": http_threads}
+    http.update(http_keys or {})
     lines = [
         "# written by tests/e2e/harness.py",
         "listen: %s" % yaml_scalar("%s:%d" % (HOST, port)),
-        "http: { threads: %d }" % http_threads,
+        "http: { %s }" % ", ".join("%s: %s" % (k, yaml_scalar(v)) for k, v in http.items()),
         "plugins:",
         "  dir: %s" % yaml_scalar(plugin_dir),
         *plugin_lines,
@@ -367,9 +369,10 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=(), plugin_lines=None):
+                 extra_lines=(), plugin_lines=None, http_keys=None):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.http_threads = http_threads
+        self.http_keys = dict(http_keys or {})
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
         self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
@@ -394,7 +397,8 @@ class Daemon:
             f.write(render_config(port, self.sales, http_threads=self.http_threads,
                                   sweep_interval_ms=self.sweep_interval_ms,
                                   extra_lines=self.extra_lines,
-                                  plugin_lines=self.plugin_lines))
+                                  plugin_lines=self.plugin_lines,
+                                  http_keys=self.http_keys))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]
