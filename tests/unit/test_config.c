@@ -141,9 +141,14 @@ static void test_sample_config_loads_with_documented_values(void **state)
     if (!cfg)
         fail_msg("%s", err);
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
-    assert_int_equal(cfg->http.threads, 64);
+    /* The sample shows every default: a crowd needs no http edits. */
+    assert_int_equal(cfg->http.threads, 2048);
+    assert_int_equal(cfg->http.max_connections, 0);
     assert_int_equal(cfg->http.listen_backlog, 1024);
     assert_int_equal(cfg->http.keep_alive_timeout_ms, 5000);
+    assert_int_equal(cfg->http.request_timeout_ms, 5000);
+    assert_int_equal(cfg->http.max_streams, 256);
+    assert_int_equal(cfg->sales[0].max_queued, FS_SALE_MAX_QUEUED_DEFAULT);
     assert_string_equal(cfg->queue.name, "memory");
     assert_string_equal(cfg->inventory.name, "memory");
     assert_string_equal(cfg->storage.name, "sqlite");
