@@ -485,7 +485,8 @@ class OpenApi(harness.DaemonTestCase):
     ADMIN_SNAPSHOT = (
         b'{"time":"2030-01-01T00:00:01Z","time_ms":1000,"sales":[{"sale_id":"launch",'
         b'"state":"open","inventory":5,"available":5,"held":0,"booked":0,"expired":0,'
-        b'"rejected":{"sold_out":0,"duplicate":0,"policy":0,"closed":0,"other":0}}],'
+        b'"rejected":{"sold_out":0,"duplicate":0,"policy":0,"closed":0,"other":0},'
+        b'"queued":0,"max_queued":10000,"queue_full":0}],'
         b'"backends":{"queue":{"ready":true,"plugin":"memory"},"inventory":{"ready":true,'
         b'"plugin":"memory"},"storage":{"ready":false,"plugin":"sqlite","detail":"down"}},'
         b'"event_streams":1,"queue_depth":null,"totals":{"requests":3,"forbidden":0,'
