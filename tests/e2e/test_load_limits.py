@@ -3,12 +3,16 @@ invariant 8): with idle and slowloris sockets held open, a fresh client is
 answered (served, or 503 with Retry-After past http.max_connections) within a
 generous bound, and the server closes the held sockets after its documented
 timeouts; event streams past their limit are answered 503 at once and
-requests are still answered while streams hold threads.
+requests are still answered while streams hold threads; a sale's queue past
+sales[].max_queued answers 503 with Retry-After and accepts nothing (on the
+test-only queue_gated plugin, FS_TEST_PLUGIN_DIR, which holds the queue
+closed while a file exists, so that the worker cannot race the test).
 
 Timing is asserted only as a hang bound (ANSWER_BOUND_S, CLOSE_BOUND_S), far
 above what a healthy daemon needs; everything else waits by polling."""
 
 import json
+import os
 import resource
 import selectors
 import socket
@@ -276,6 +280,76 @@ class StreamsAndRequests(harness.DaemonTestCase):
                              % len(opened))
         note("%d streams asked on %d threads: %d open, %d answered 503 at once; "
              "fresh GETs still 200" % (self.ASKED, self.THREADS, len(opened), refused))
+
+
+class GatedDaemon(harness.Daemon):
+    """A daemon on the test-only gated queue (with the memory inventory and
+    sqlite storage), closed while the file self.gate exists."""
+
+    def __init__(self, sales, **kw):
+        test_dir = os.environ.get("FS_TEST_PLUGIN_DIR")
+        if not test_dir or not os.path.exists(os.path.join(test_dir, "queue_gated.so")):
+            raise AssertionError("queue_gated.so not found in FS_TEST_PLUGIN_DIR=%r: "
+                                 "run under make check (it builds it)" % test_dir)
+        super().__init__(sales, **kw)
+        self.gate = os.path.join(self.dir, "closed.gate")
+        self.plugin_dir = os.path.join(self.dir, "plugins")
+        os.makedirs(self.plugin_dir)
+        for src, name in ((harness.PLUGIN_DIR, "inventory_memory.so"),
+                          (harness.PLUGIN_DIR, "storage_sqlite.so"),
+                          (test_dir, "queue_gated.so")):
+            os.symlink(os.path.join(src, name), os.path.join(self.plugin_dir, name))
+        self.plugin_lines = (
+            "  queue: { name: gated, gate: %s }" % harness.yaml_scalar(self.gate),
+            "  inventory: { name: memory }",
+            "  storage: { name: sqlite, path: data/bookings.db }")
+        self.write_config(self.port)
+
+    def command(self):
+        return [harness.DAEMON, "--config", self.config_path, "--plugin-dir", self.plugin_dir]
+
+
+class SaleQueueDepth(harness.DaemonTestCase):
+    START_DAEMON = False
+    DEPTH = 3
+    SALES = [{"id": "narrow", "inventory": 10, "hold_seconds": 300, "max_queued": DEPTH}]
+
+    def queued(self, c):
+        r = c.request("GET", "/metrics")
+        self.assertEqual(r.status, 200, r)
+        out = {}
+        for line in r.body.decode().splitlines():
+            for name in ("flashsaled_sale_queued", "flashsaled_sale_queue_full_total"):
+                if line.startswith(name + '{sale="narrow"} '):
+                    out[name] = int(line.split(" ")[1])
+        return out.get("flashsaled_sale_queued"), out.get("flashsaled_sale_queue_full_total")
+
+    def test_a_full_sale_queue_answers_503_with_retry_after_and_accepts_nothing(self):
+        d = GatedDaemon(self.SALES)
+        open(d.gate, "w").close()  # closed: the worker decides nothing
+        self.daemons.append(d)
+        self.addCleanup(d.close_async)
+        d.start()
+        c = self.client(d)
+        for i in range(self.DEPTH):
+            self.book_ok(c, "narrow", "early%d" % i)
+        self.assertEqual(self.queued(c), (self.DEPTH, 0))
+        late = token_for("late")
+        r = c.book("narrow", late)
+        body = self.assertError(r, 503, "unavailable")
+        self.assertIn("queue", body["message"])
+        self.assertIsNotNone(r.header("Retry-After"), r)
+        self.assertEqual(self.queued(c), (self.DEPTH, 1))
+        # Open: the worker decides the three; nothing of late's was queued.
+        os.unlink(d.gate)
+        harness.wait_until(lambda: self.sale_view(c, "narrow")["held"] == self.DEPTH,
+                           what="the queued requests held")
+        self.assertEqual(self.queued(c), (0, 1))
+        view = self.sale_view(c, "narrow")
+        self.assertEqual((view["held"], view["available"]), (self.DEPTH, 10 - self.DEPTH))
+        self.book_ok(c, "narrow", "late")  # a 202, not already_booked
+        note("max_queued %d: the 4th request 503 + Retry-After, nothing accepted; "
+             "depth and refusals in /metrics" % self.DEPTH)
 
 
 if __name__ == "__main__":
