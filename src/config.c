@@ -933,7 +933,7 @@ static const struct key_spec top_keys[] = {
 static int set_defaults(struct fs_config *cfg)
 {
     cfg->http.threads = 2048;
-    cfg->http.listen_backlog = 1024;
+    cfg->http.listen_backlog = 4096;
     cfg->http.keep_alive_timeout_ms = 5000;
     cfg->http.request_timeout_ms = 5000;
     cfg->http.max_body_bytes = 4096;

@@ -22,6 +22,7 @@ struct fs_http {
      * max_connections) and those being answered 503 beyond the limit. */
     atomic_long served, shedding;
     long max_connections;
+    atomic_int routes_ready;  /* the request handler is registered */
 };
 
 /* Starts civetweb on cfg->listen. 0 on success; err says why not. */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <civetweb.h>
 
@@ -81,6 +82,18 @@ static void on_connection_close(const struct mg_connection *conn)
                                 atomic_load(&h->shedding));
 }
 
+/* civetweb accepts as soon as mg_start has bound the port, while it is
+ * still creating threads (seconds, for thousands), and the handler can only
+ * be registered once mg_start has returned: a request in between would get
+ * civetweb's own 404. It waits instead, for as long as mg_start runs. */
+static void wait_for_routes(struct fs_http *h)
+{
+    const struct timespec pause = {0, 1000000};
+
+    while (!atomic_load_explicit(&h->routes_ready, memory_order_acquire))
+        nanosleep(&pause, NULL);
+}
+
 /* Every request, once its headers are in. A shed connection gets 503 and
  * Connection: close; a client that sends another request on it anyway gets
  * 503 again, until it closes or its keep-alive time runs out. */
@@ -93,8 +106,10 @@ static int on_request(struct mg_connection *conn)
     static const char *const headers[] = {
         "Retry-After", SHED_RETRY_AFTER, "Connection", "close", NULL};
 
-    if (mg_get_user_connection_data(conn) != &tag_shed)
+    if (mg_get_user_connection_data(conn) != &tag_shed) {
+        wait_for_routes(server_of(conn));
         return 0;  /* civetweb goes on to fs_http_handle_request */
+    }
     fs_http_reply(conn, 503, "application/json", body, sizeof(body) - 1,
                   headers);
     fs_metrics_http_shed();
@@ -197,6 +212,7 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
         return -1;
     }
     mg_set_request_handler(h->ctx, "/", fs_http_handle_request, h);
+    atomic_store_explicit(&h->routes_ready, 1, memory_order_release);
     return 0;
 }
 

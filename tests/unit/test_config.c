@@ -144,7 +144,7 @@ static void test_sample_config_loads_with_documented_values(void **state)
     /* The sample shows every default: a crowd needs no http edits. */
     assert_int_equal(cfg->http.threads, 2048);
     assert_int_equal(cfg->http.max_connections, 0);
-    assert_int_equal(cfg->http.listen_backlog, 1024);
+    assert_int_equal(cfg->http.listen_backlog, 4096);
     assert_int_equal(cfg->http.keep_alive_timeout_ms, 5000);
     assert_int_equal(cfg->http.request_timeout_ms, 5000);
     assert_int_equal(cfg->http.max_streams, 256);
@@ -200,7 +200,7 @@ static void test_minimal_file_gets_every_default(void **state)
     assert_non_null(cfg);
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
     assert_int_equal(cfg->http.threads, 2048);
-    assert_int_equal(cfg->http.listen_backlog, 1024);
+    assert_int_equal(cfg->http.listen_backlog, 4096);
     assert_int_equal(cfg->http.keep_alive_timeout_ms, 5000);
     assert_int_equal(cfg->http.request_timeout_ms, 5000);
     assert_int_equal(cfg->http.max_body_bytes, 4096);
