@@ -338,7 +338,10 @@ def default_plugin_lines():
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
                   plugin_lines=EMBEDDED_PLUGINS, http_keys=None):
-    http = {"threads": http_threads}
+    # Tests size threads for their own clients: no reserve for shedding
+    # unless a test asks for one (test_load_limits.py), so that a test of
+    # something else never sees a 503 from the connection limit.
+    http = {"threads": http_threads, "max_connections": http_threads}
     http.update(http_keys or {})
     lines = [
         "# written by tests/e2e/harness.py",

@@ -119,7 +119,9 @@ class HostileSockets(harness.DaemonTestCase):
     START_DAEMON = False
     SALES = [{"id": "launch", "inventory": 10, "hold_seconds": 300}]
     IDLE, SLOW = 160, 32
-    HTTP = {"request_timeout_ms": TIMEOUT_MS, "keep_alive_timeout_ms": TIMEOUT_MS}
+    # max_connections 0: the daemon's own default (threads less one in 8).
+    HTTP = {"request_timeout_ms": TIMEOUT_MS, "keep_alive_timeout_ms": TIMEOUT_MS,
+            "max_connections": 0}
 
     def hold(self, daemon):
         raise_nofile(self.IDLE + self.SLOW + 256)
@@ -246,7 +248,8 @@ class StreamsAndRequests(harness.DaemonTestCase):
     def test_streams_past_the_limit_get_503_and_requests_are_still_answered(self):
         d = self.start_daemon(self.SALES, http_threads=self.THREADS,
                               http_keys={"max_streams": self.STREAMS,
-                                         "max_streams_per_user": 2})
+                                         "max_streams_per_user": 2,
+                                         "max_connections": 0})
         c = self.client(d)
         bookings = [self.hold_for(c, "launch", "user%d" % i)[:2]
                     for i in range(self.ASKED // 2)]

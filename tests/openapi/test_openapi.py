@@ -152,21 +152,10 @@ class OpenApiDaemon(harness.Daemon):
 
     def __init__(self):
         super().__init__(SALES, extra_lines=["admin: { token: %s }"
-                                             % harness.yaml_scalar(ADMIN_TOKEN)])
+                                             % harness.yaml_scalar(ADMIN_TOKEN)],
+                         http_keys={"max_streams_per_user": 1})
         with open(os.path.join(self.dir, "policies", "openapi_test.lua"), "w") as f:
             f.write(POLICY)
-
-    def write_config(self, port):
-        super().write_config(port)
-        with open(self.config_path) as f:
-            text = f.read()
-        old = "http: { threads: %d }" % self.http_threads
-        if old not in text:
-            raise harness.DaemonError("the harness' config has no %r line" % old)
-        text = text.replace(old, "http: { threads: %d, max_streams_per_user: 1 }"
-                            % self.http_threads)
-        with open(self.config_path, "w") as f:
-            f.write(text)
 
 
 class Recorder:
