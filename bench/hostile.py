@@ -12,7 +12,8 @@ and after how long (the server's idle and header timeouts at work).
     python3 bench/hostile.py --port 8080 --idle 1000 --slow 128 \
         --path /booking-service/sales/launch
 
-Raises its own open-file limit to the hard limit. Standard library only.
+The line starts with BENCH_RESULT, as bench/run's tools' do. Raises its own
+open-file limit as far as the hard limit allows. Standard library only.
 """
 import argparse
 import json
@@ -156,7 +157,7 @@ def main():
         "still_open": held.open_count(),
     }
     held.close()
-    print(json.dumps(result))
+    print("BENCH_RESULT " + json.dumps(result, sort_keys=True))
 
 
 if __name__ == "__main__":
