@@ -860,8 +860,10 @@ static int parse_max_connections(struct loader *ld, const struct key_spec *spec,
 static const struct key_spec http_keys[] = {
     {"threads", parse_int, CFG(http.threads), 1, 16384, NULL},
     {"listen_backlog", parse_int, CFG(http.listen_backlog), 1, 65535, NULL},
+    /* At most an hour, as request_timeout_ms: an idle connection holds a
+     * thread all that time (0 turns keep-alive off). */
     {"keep_alive_timeout_ms", parse_int, CFG(http.keep_alive_timeout_ms), 0,
-     INT32_MAX, NULL},
+     3600000, NULL},
     /* No 0: a connection must never hold a thread without a deadline. */
     {"request_timeout_ms", parse_int, CFG(http.request_timeout_ms), 100,
      3600000, NULL},

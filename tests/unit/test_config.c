@@ -424,6 +424,8 @@ static void test_integers_must_be_whole_numbers_in_range(void **state)
         {"http: {threads: 99999999999999999999}", "http.threads", "whole number"},
         {"http: {listen_backlog: 65536}", "http.listen_backlog", "from 1 to 65535"},
         {"http: {keep_alive_timeout_ms: -1}", "http.keep_alive_timeout_ms", "got '-1'"},
+        {"http: {keep_alive_timeout_ms: 3600001}", "http.keep_alive_timeout_ms",
+         "from 0 to 3600000"},
         {"http: {request_timeout_ms: -5}", "http.request_timeout_ms", "got '-5'"},
         {"http: {request_timeout_ms: 0}", "http.request_timeout_ms",
          "from 100 to 3600000, got '0'"},
