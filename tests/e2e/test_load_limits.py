@@ -11,6 +11,7 @@ closed while a file exists, so that the worker cannot race the test).
 Timing is asserted only as a hang bound (ANSWER_BOUND_S, CLOSE_BOUND_S), far
 above what a healthy daemon needs; everything else waits by polling."""
 
+import asyncio
 import json
 import os
 import resource
@@ -283,6 +284,65 @@ class StreamsAndRequests(harness.DaemonTestCase):
                              % len(opened))
         note("%d streams asked on %d threads: %d open, %d answered 503 at once; "
              "fresh GETs still 200" % (self.ASKED, self.THREADS, len(opened), refused))
+
+
+class TenThousandClients(harness.DaemonTestCase):
+    """10,000 clients connect at once, each asks once and keeps its
+    connection open (closing it when told Connection: close): every one is
+    answered, 200 or 503 with Retry-After, within the hang bound, and the
+    daemon stays up. The daemon's own thread defaults (2,048)."""
+
+    START_DAEMON = False
+    SALES = [{"id": "launch", "inventory": 10, "hold_seconds": 300}]
+    CLIENTS = 10000
+    BOUND_S = 60.0  # a hang bound for the whole crowd on a loaded machine
+
+    async def one(self, port, keep):
+        reader, writer = await asyncio.open_connection(harness.HOST, port)
+        writer.write(("GET /booking-service/sales/launch HTTP/1.1\r\nHost: x\r\n"
+                      "User-Agent: %s\r\n\r\n" % harness.USER_AGENT).encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        status = int(head.split(" ", 2)[1])
+        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+        await reader.readexactly(length)
+        if "connection: close" in head:
+            writer.close()
+        else:
+            keep.append(writer)
+        return status, "retry-after:" in head
+
+    async def crowd(self, port):
+        keep = []
+        try:
+            return await asyncio.wait_for(asyncio.gather(
+                *(self.one(port, keep) for _ in range(self.CLIENTS)),
+                return_exceptions=True), self.BOUND_S)
+        finally:
+            for w in keep:
+                w.close()
+
+    def test_ten_thousand_clients_at_once_are_all_answered(self):
+        raise_nofile(self.CLIENTS + 512)
+        d = self.start_daemon(self.SALES, http_threads=2048,
+                              http_keys={"max_connections": 0})
+        t0 = time.monotonic()
+        answers = asyncio.run(self.crowd(d.port))
+        took = time.monotonic() - t0
+        failed = [a for a in answers if isinstance(a, BaseException)]
+        self.assertEqual(failed[:3], [], "%d of %d clients got no answer"
+                         % (len(failed), self.CLIENTS))
+        statuses = {}
+        for status, retry_after in answers:
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 503:
+                self.assertTrue(retry_after, "a 503 without Retry-After")
+        self.assertEqual(set(statuses) - {200, 503}, set(), statuses)
+        self.assertTrue(d.alive(), "the daemon died under the crowd")
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            rss = [l.split()[1] for l in f if l.startswith("VmRSS")][0]
+        note("%d clients at once: all answered in %.1f s (%s), daemon RSS %s KiB"
+             % (self.CLIENTS, took, ", ".join("%d x %d" % (n, st) for st, n in
+                                            sorted(statuses.items())), rss))
 
 
 class GatedDaemon(harness.Daemon):
