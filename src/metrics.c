@@ -129,6 +129,10 @@ void fs_metrics_init(void)
     counters_zero(bookings, STATE_COUNT);
     counters_zero(rejections, REASON_COUNT);
     atomic_store_explicit(&queue_depth, 0, memory_order_relaxed);
+    atomic_store(&http_served, 0);
+    atomic_store(&http_shedding, 0);
+    atomic_store(&http_limit, 0);
+    atomic_store(&http_shed, 0);
     for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
         atomic_store(&sale_slots[i].state, SLOT_EMPTY);
         atomic_store_explicit(&sale_slots[i].expired, 0, memory_order_relaxed);
@@ -350,10 +354,10 @@ void fs_metrics_sale_queue_full(const char *sale_id)
         counter_add(&s->queue_full);
 }
 
-void fs_metrics_http_connections(long served, long shedding)
+void fs_metrics_http_connections(long served_delta, long shedding_delta)
 {
-    atomic_store_explicit(&http_served, served, memory_order_relaxed);
-    atomic_store_explicit(&http_shedding, shedding, memory_order_relaxed);
+    atomic_fetch_add_explicit(&http_served, served_delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&http_shedding, shedding_delta, memory_order_relaxed);
 }
 
 void fs_metrics_http_limit(long max_connections)

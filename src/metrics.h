@@ -41,9 +41,11 @@ void fs_metrics_request(enum fs_route route, int status);
 void fs_metrics_booking(enum fs_booking_state state);
 void fs_metrics_observe(enum fs_histogram_id h, double seconds);
 void fs_metrics_set_queue_depth(uint64_t depth);
-/* The HTTP server's connections (src/http/http_server.c): those served and
- * those being shed now, the limit, and each request shed. */
-void fs_metrics_http_connections(long served, long shedding);
+/* The HTTP server's connections (src/http/http_server.c): changes (+1 or
+ * -1) of those served and those being shed, the limit, and each request
+ * shed. Deltas, not values: two threads storing the values they computed
+ * could leave a stale one. */
+void fs_metrics_http_connections(long served_delta, long shedding_delta);
 void fs_metrics_http_limit(long max_connections);
 void fs_metrics_http_shed(void);
 uint64_t fs_metrics_http_shed_count(void);

@@ -55,13 +55,13 @@ static int on_connection_start(const struct mg_connection *conn, void **data)
 
     if (atomic_fetch_add(&h->served, 1) < h->max_connections) {
         *data = &tag_served;
+        fs_metrics_http_connections(1, 0);
     } else {
         atomic_fetch_sub(&h->served, 1);
         atomic_fetch_add(&h->shedding, 1);
         *data = &tag_shed;
+        fs_metrics_http_connections(0, 1);
     }
-    fs_metrics_http_connections(atomic_load(&h->served),
-                                atomic_load(&h->shedding));
     return 0;
 }
 
@@ -72,14 +72,13 @@ static void on_connection_close(const struct mg_connection *conn)
     struct fs_http *h = server_of(conn);
     void *tag = mg_get_user_connection_data(conn);
 
-    if (tag == &tag_served)
+    if (tag == &tag_served) {
         atomic_fetch_sub(&h->served, 1);
-    else if (tag == &tag_shed)
+        fs_metrics_http_connections(-1, 0);
+    } else if (tag == &tag_shed) {
         atomic_fetch_sub(&h->shedding, 1);
-    else
-        return;
-    fs_metrics_http_connections(atomic_load(&h->served),
-                                atomic_load(&h->shedding));
+        fs_metrics_http_connections(0, -1);
+    }
 }
 
 /* civetweb accepts as soon as mg_start has bound the port, while it is

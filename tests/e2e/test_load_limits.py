@@ -200,6 +200,10 @@ class HostileSockets(harness.DaemonTestCase):
         m = self.metrics(d)
         self.assertGreaterEqual(m["flashsaled_http_shed_total"], 4)
         self.assertEqual(m["flashsaled_http_max_connections"], 128)
+        # Every held socket was closed and uncounted: only this client's and
+        # the harness' own connections are left.
+        self.assertEqual(m['flashsaled_http_connections{state="shedding"}'], 0)
+        self.assertLessEqual(m['flashsaled_http_connections{state="served"}'], 3)
         note("192 held, max_connections 128: fresh clients answered 503 + Retry-After "
              "in at most %.0f ms; %d shed in /metrics"
              % (max(a[3] for a in answers) * 1000, m["flashsaled_http_shed_total"]))
