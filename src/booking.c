@@ -184,17 +184,31 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
  * slot is taken before the counts are read: the worker lowers `available`
  * before it lowers `pending`, so a read in between sees too little stock,
  * never too much, and no more bookings are accepted than there are items. */
+/* The bounded queue (DESIGN.md invariant 8). This daemon's own queue: its
+ * `pending` for the sale. A shared queue: `pending` is not lowered by the
+ * other daemons' workers, so the broker's depth (every sale, every daemon,
+ * read by the sweeper each sweep interval) stands in for it; it lags, so
+ * the daemons may pass the limit by what they accept in one interval. */
+static int queue_full(struct fs_service *svc, struct fs_sale *sale,
+                      int64_t ahead)
+{
+    int64_t depth = atomic_load(&sale->max_queued);
+
+    if (depth <= 0)
+        return 0;
+    if (svc->shared_queue)
+        return fs_metrics_queue_depth() >= (uint64_t)depth;
+    return ahead >= depth;
+}
+
 static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
 {
     struct fs_sale_counts c;
     int64_t ahead = atomic_fetch_add(&sale->pending, 1);
-    int64_t depth = atomic_load(&sale->max_queued);
     enum fs_status rc;
 
-    /* The bounded queue (DESIGN.md invariant 8), before any backend call so
-     * that a full queue costs nothing. Only this daemon's own queue: with a
-     * shared one, `pending` is not lowered by the other daemons' workers. */
-    if (!svc->shared_queue && depth > 0 && ahead >= depth) {
+    /* Before any backend call, so that a full queue costs nothing. */
+    if (queue_full(svc, sale, ahead)) {
         atomic_fetch_sub(&sale->pending, 1);
         fs_metrics_sale_queue_full(sale->id);
         return FS_QUEUE_FULL;
