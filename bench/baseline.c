@@ -4,11 +4,11 @@
  * One handler answers every POST 202 and every other method 200, with the
  * same headers and the same 78-byte JSON body as flashsaled's accept answer
  * (Content-Type, Cache-Control, Location, Date, Connection), written the
- * way src/http_reply.c writes flashsaled's answers: the whole answer
+ * way src/http/http_reply.c writes flashsaled's answers: the whole answer
  * assembled in one buffer and sent with one mg_write (civetweb's
  * mg_response_header_* would send each header line on its own), and no other
  * work: no token check, no JSON, no queue, no storage. It takes the same
- * civetweb options as src/http_api.c (num_threads, listen_backlog,
+ * civetweb options as src/http/http_api.c (num_threads, listen_backlog,
  * keep-alive, request timeout, max_request_size, tcp_nodelay, decode_url), so
  * a ratio to it measures flashsaled's own cost and nothing of civetweb's.
  *
@@ -53,7 +53,7 @@ static void drain_body(struct mg_connection *conn)
 }
 
 /* The Date header's value, formatted at most once a second per thread, as
- * src/http_reply.c does. */
+ * src/http/http_reply.c does. */
 static const char *date_now(void)
 {
     static _Thread_local time_t formatted_at = -1;

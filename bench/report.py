@@ -233,6 +233,29 @@ def streams_table(rows):
     return out
 
 
+def hostile_table(rows):
+    """One line per round of the hostile-sockets scenario."""
+    mine = sorted((r for r in rows if r["scenario"] == "hostile"),
+                  key=lambda r: r["round"])
+    if not mine:
+        return []
+    out = ["| round | held open (idle + slowloris) | fresh requests answered (status) "
+           "| p50 / p99 / max (ms) | held sockets closed by the server, last after (s) "
+           "| peak RSS (MiB) |",
+           "| ---: | --- | --- | --- | --- | ---: |"]
+    for r in mine:
+        out.append("| %d | %s (%s + %s) | %s of %s (%s) | %s / %s / %s | %s of %s, %s | %s |" % (
+            r["round"], fmt(r.get("held")), fmt(r.get("idle")), fmt(r.get("slow")),
+            fmt(r.get("answered")), fmt(r.get("fresh")),
+            ", ".join("%s: %s" % kv for kv in sorted((r.get("statuses") or {}).items()))
+            or "-",
+            fmt(r.get("p50_ms"), 1), fmt(r.get("p99_ms"), 1), fmt(r.get("max_ms"), 1),
+            fmt(r.get("closed_by_server")), fmt(r.get("held")),
+            fmt(r.get("closed_after_s_max"), 1),
+            fmt((r.get("peak_rss_kib") or 0) / 1024)))
+    return out
+
+
 def machine_lines(start, end, started, commit):
     return [
         "- Date: %s" % started,
@@ -358,6 +381,17 @@ def section(rows, a):
                   "the thread count does not grow with the streams: each "
                   "stream holds one of those threads for as long as it is "
                   "open." % ", ".join(str(t) for t in thr), ""]
+    hostile = hostile_table(rows)
+    if hostile:
+        lines += ["### Idle and slowloris sockets held open (shipped http defaults)", ""]
+        lines += hostile + [""]
+        lines += ["A fresh daemon with the shipped `http` settings (2,048 threads, "
+                  "the default `max_connections`, 5 s request and keep-alive "
+                  "timeouts) gets the idle sockets (nothing sent) and slowloris "
+                  "clients (a request line, then a header byte every 2 s); then "
+                  "`bench/hostile.py` opens a new connection every 0.5 s and asks "
+                  "the sale's public view, 5 s bound each, and finally waits up to "
+                  "15 s for the server to close every held socket.", ""]
     lines += ["### Checks, per round", ""] + checks(rows) + [""]
     lines += ["### Commands", ""] + command_lines(rows, a) + ["", END]
     return "\n".join(lines) + "\n"

@@ -114,6 +114,9 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--sale", required=True)
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--fresh", type=int, default=0,
+                    help="fresh GETs of the sale (new connection each, 1 s bound) "
+                         "while every stream is open; their latency is reported")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -129,7 +132,7 @@ def main():
     booked = proc_status(a.pid)
     t0 = time.monotonic()
     results = asyncio.run(run(a, bookings))
-    opened, open_s, during = results
+    opened, open_s, during, fresh = results
     failed = {}
     for _, reason in opened:
         if reason:
@@ -140,6 +143,7 @@ def main():
         "rss_idle_kib": idle["VmRSS"], "rss_booked_kib": booked["VmRSS"],
         "rss_open_kib": during["VmRSS"], "threads_booked": booked["Threads"],
         "threads_open": during["Threads"], "open_s": round(open_s, 3),
+        "fresh": fresh,
         "total_s": round(time.monotonic() - t0, 3)}, sort_keys=True))
     return 0
 
@@ -150,10 +154,34 @@ async def run(a, bookings):
     open_s = time.monotonic() - t
     await asyncio.sleep(0.5)   # every stream settled in its thread
     during = proc_status(a.pid)
+    fresh = await asyncio.to_thread(fresh_gets, a.port, a.sale, a.fresh)
     for w, _ in opened:
         if w:
             w.close()
-    return opened, open_s, during
+    return opened, open_s, during, fresh
+
+
+def fresh_gets(port, sale, count, bound=1.0):
+    """{answered, statuses, p50_ms, max_ms} of `count` GETs of the sale,
+    each on a new connection, 0.1 s apart, while the streams are open."""
+    import http.client
+    lat, statuses = [], {}
+    for _ in range(count):
+        t0 = time.monotonic()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=bound)
+            c.request("GET", "/booking-service/sales/%s" % sale)
+            status = str(c.getresponse().status)
+            c.close()
+            lat.append((time.monotonic() - t0) * 1000)
+        except (OSError, http.client.HTTPException):
+            status = "none"
+        statuses[status] = statuses.get(status, 0) + 1
+        time.sleep(0.1)
+    lat.sort()
+    return {"answered": len(lat), "statuses": statuses,
+            "p50_ms": round(lat[len(lat) // 2], 2) if lat else None,
+            "max_ms": round(lat[-1], 2) if lat else None}
 
 
 if __name__ == "__main__":

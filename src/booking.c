@@ -142,6 +142,38 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
     return FS_OK;
 }
 
+/* The bounded queue (DESIGN.md invariant 8). This daemon's own queue: its
+ * `pending` for the sale. A shared queue: `pending` is not lowered by the
+ * other daemons' workers, so the broker's depth (every sale, every daemon,
+ * read by the sweeper each sweep interval) stands in for it; it lags, so
+ * the daemons may pass the limit by what they accept in one interval. */
+static int queue_full(struct fs_service *svc, struct fs_sale *sale,
+                      int64_t ahead)
+{
+    int64_t depth = atomic_load(&sale->max_queued);
+
+    if (depth <= 0)
+        return 0;
+    if (svc->shared_queue)
+        return fs_metrics_queue_depth() >= (uint64_t)depth;
+    return ahead >= depth;
+}
+
+/* Counts this request in the sale's `pending` until the worker decides it,
+ * and stores how many were ahead of it in *ahead; FS_QUEUE_FULL (nothing
+ * counted) past sales[].max_queued. Before any backend call, so that a full
+ * queue costs nothing. */
+static enum fs_status take_queue_place(struct fs_service *svc,
+                                       struct fs_sale *sale, int64_t *ahead)
+{
+    *ahead = atomic_fetch_add(&sale->pending, 1);
+    if (!queue_full(svc, sale, *ahead))
+        return FS_OK;
+    atomic_fetch_sub(&sale->pending, 1);
+    fs_metrics_sale_queue_full(sale->id);
+    return FS_QUEUE_FULL;
+}
+
 /* Takes one of the sale's remaining items for this request, counted in
  * `pending` until the worker decides it; FS_SOLD_OUT when none is left. The
  * slot is taken before the counts are read: the worker lowers `available`
@@ -150,8 +182,12 @@ static enum fs_status accept_record(struct fs_service *svc, struct fs_sale *sale
 static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
 {
     struct fs_sale_counts c;
-    int64_t ahead = atomic_fetch_add(&sale->pending, 1);
-    enum fs_status rc = sale_counts(svc, sale, &c);
+    int64_t ahead;
+    enum fs_status rc = take_queue_place(svc, sale, &ahead);
+
+    if (rc != FS_OK)
+        return rc;
+    rc = sale_counts(svc, sale, &c);
 
     /* With a shared queue another daemon's worker may decide this daemon's
      * bookings, and this daemon would never learn that they stopped being
@@ -261,12 +297,18 @@ static enum fs_status accept_with_claim(struct fs_service *svc,
                                         struct fs_booking *out,
                                         char existing[FS_ID_MAX + 1])
 {
-    enum fs_status rc = booking_new(sale, user_id, hold_seconds, now, out);
+    int64_t ahead;
+    enum fs_status rc = take_queue_place(svc, sale, &ahead);
 
+    if (rc != FS_OK)
+        return rc;
+    rc = booking_new(sale, user_id, hold_seconds, now, out);
     if (rc == FS_OK)
         rc = claim_item(svc, sale, out, existing);
     if (rc == FS_OK)
         rc = accept_claimed(svc, sale, out, existing);
+    if (rc != FS_OK)
+        atomic_fetch_sub(&sale->pending, 1);  /* nothing queued */
     return rc;
 }
 

@@ -20,9 +20,10 @@ struct fs_sale_view {
  * claims, its item is taken and the request durably queued. FS_NOT_FOUND: no
  * such sale. FS_CLOSED: sale not open. FS_SOLD_OUT: no stock left (without
  * claims: counting this daemon's pending bookings). FS_DUPLICATE: the user
- * has an active booking, its id in existing. FS_UNAVAILABLE: nothing was
- * accepted (a backend is away, or, with claims, the user's earlier request
- * is still waiting for its confirm). */
+ * has an active booking, its id in existing. FS_QUEUE_FULL: the sale's queue
+ * is at sales[].max_queued. FS_UNAVAILABLE: a backend is away, or, with
+ * claims, the user's earlier request is still waiting for its confirm. On
+ * FS_UNAVAILABLE and FS_QUEUE_FULL nothing was accepted. */
 enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
                                  const char *user_id, uint32_t hold_seconds,
                                  struct fs_booking *out,

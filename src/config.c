@@ -166,6 +166,7 @@ struct loader {
     char *err;
     size_t errlen;
     int jwt_line;         /* where the secret came from, 0 if not yet */
+    int max_connections_line; /* http.max_connections, 0 if unset */
 };
 
 static int fail(struct loader *ld, const yaml_node_t *at, const char *fmt, ...)
@@ -725,6 +726,7 @@ static const struct key_spec sale_keys[] = {
     {"id", parse_sale_id, SALE(id), 0, 0, NULL},
     {"inventory", parse_sale_inventory, SALE(inventory), 0, INT64_MAX, NULL},
     {"hold_seconds", parse_int, SALE(hold_seconds), 1, 86400, NULL},
+    {"max_queued", parse_int, SALE(max_queued), 0, INT32_MAX, NULL},
     {"starts_at", parse_starts_at, SALE(starts_at_ms), 0, 0, NULL},
     {"ends_at", parse_ends_at, SALE(ends_at_ms), 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
@@ -755,7 +757,9 @@ static int check_sale(struct loader *ld, const yaml_node_t *item,
 
 static int parse_sale(struct loader *ld, const yaml_node_t *item, size_t index)
 {
-    struct sale_parse sp = {.sale = {.hold_seconds = 300, .line = line_of(item)}};
+    struct sale_parse sp = {.sale = {.hold_seconds = 300,
+                                     .max_queued = FS_SALE_MAX_QUEUED_DEFAULT,
+                                     .line = line_of(item)}};
     char prefix[32];
     snprintf(prefix, sizeof(prefix), "sales[%zu]", index);
     if (item->type != YAML_MAPPING_NODE) {
@@ -801,18 +805,32 @@ static int parse_sales(struct loader *ld, const struct key_spec *spec,
 
 /* ---- the tables of the core's sections ----------------------------------- */
 
+/* Checked against http.threads once the whole section is read (finish). */
+static int parse_max_connections(struct loader *ld, const struct key_spec *spec,
+                                 const char *qname, const yaml_node_t *key,
+                                 const yaml_node_t *v, void *target)
+{
+    ld->max_connections_line = line_of(v);
+    return parse_int(ld, spec, qname, key, v, target);
+}
+
 #define CFG(field) offsetof(struct fs_config, field)
 static const struct key_spec http_keys[] = {
-    {"threads", parse_int, CFG(http.threads), 1, 4096, NULL},
+    {"threads", parse_int, CFG(http.threads), 1, 16384, NULL},
     {"listen_backlog", parse_int, CFG(http.listen_backlog), 1, 65535, NULL},
+    /* At most an hour, as request_timeout_ms: an idle connection holds a
+     * thread all that time (0 turns keep-alive off). */
     {"keep_alive_timeout_ms", parse_int, CFG(http.keep_alive_timeout_ms), 0,
-     INT32_MAX, NULL},
-    {"request_timeout_ms", parse_int, CFG(http.request_timeout_ms), 0,
-     INT32_MAX, NULL},
+     3600000, NULL},
+    /* No 0: a connection must never hold a thread without a deadline. */
+    {"request_timeout_ms", parse_int, CFG(http.request_timeout_ms), 100,
+     3600000, NULL},
     {"max_body_bytes", parse_int, CFG(http.max_body_bytes), 256, 1048576, NULL},
     {"max_header_bytes", parse_int, CFG(http.max_header_bytes), 1024, 65536, NULL},
     {"max_streams", parse_int, CFG(http.max_streams), 0, 65536, NULL},
     {"max_streams_per_user", parse_int, CFG(http.max_streams_per_user), 1, 64, NULL},
+    {"max_connections", parse_max_connections, CFG(http.max_connections), 0,
+     16384, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -875,13 +893,13 @@ static const struct key_spec top_keys[] = {
 
 static int set_defaults(struct fs_config *cfg)
 {
-    cfg->http.threads = 64;
-    cfg->http.listen_backlog = 1024;
+    cfg->http.threads = 2048;
+    cfg->http.listen_backlog = 4096;
     cfg->http.keep_alive_timeout_ms = 5000;
-    cfg->http.request_timeout_ms = 10000;
+    cfg->http.request_timeout_ms = 5000;
     cfg->http.max_body_bytes = 4096;
     cfg->http.max_header_bytes = 8192;
-    cfg->http.max_streams = 16;
+    cfg->http.max_streams = 256;
     cfg->http.max_streams_per_user = 2;
     cfg->worker.batch = 128;
     cfg->worker.sweep_interval_ms = 200;
@@ -1009,6 +1027,15 @@ static int finish(struct loader *ld, const yaml_node_t *root)
                "because anyone who guesses the HS256 secret can sign tokens for "
                "any user (use 32 random bytes: openssl rand -base64 32)",
                strlen(cfg->jwt_secret), JWT_SECRET_MIN);
+        return -1;
+    }
+    if (cfg->http.max_connections > cfg->http.threads) {
+        errorf(ld->err, ld->errlen, ld->file, ld->max_connections_line,
+               "http.max_connections: %lld is more than http.threads (%lld): "
+               "every served connection holds a thread, and the rest are "
+               "needed to answer 503 past the limit",
+               (long long)cfg->http.max_connections,
+               (long long)cfg->http.threads);
         return -1;
     }
     if (!cfg->policies_dir && !(cfg->policies_dir = resolve_path(cfg->dir, "policies")))

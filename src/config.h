@@ -19,6 +19,8 @@
 #include "flashsaled/fs_plugin.h"
 
 #define FS_CONFIG_ERR_MAX 512
+/* sales[].max_queued when unset. */
+#define FS_SALE_MAX_QUEUED_DEFAULT 10000
 
 struct fs_config_kv {
     char *key;
@@ -40,6 +42,7 @@ struct fs_sale_config {
     int64_t hold_seconds;       /* > 0, default 300 */
     int64_t starts_at_ms;       /* 0 when unset (open from start) */
     int64_t ends_at_ms;         /* 0 when unset (never closes) */
+    int64_t max_queued;         /* queue depth limit, default 10000; 0: none */
     int line;
 };
 
@@ -49,14 +52,16 @@ struct fs_config {
 
     char *listen;               /* "127.0.0.1:8080"; civetweb listening_ports syntax */
     struct {
-        int64_t threads;              /* civetweb num_threads, default 64 */
+        int64_t threads;              /* civetweb num_threads, default 2048 */
         int64_t listen_backlog;       /* default 1024 */
         int64_t keep_alive_timeout_ms;/* default 5000; 0 disables keep-alive */
-        int64_t request_timeout_ms;   /* default 10000 */
+        int64_t request_timeout_ms;   /* default 5000; 100 at least */
         int64_t max_body_bytes;       /* default 4096 */
         int64_t max_header_bytes;     /* default 8192 (civetweb max_request_size) */
-        int64_t max_streams;          /* open event streams, default 16; each holds a thread */
+        int64_t max_streams;          /* open event streams, default 256; each holds a thread */
         int64_t max_streams_per_user; /* default 2 */
+        int64_t max_connections;      /* served at once; 0 (default): threads
+                                         minus a reserve of threads / 8 */
     } http;
 
     char *plugins_dir;          /* plugins.dir; NULL: compiled-in default */

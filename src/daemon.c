@@ -11,7 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "events.h"
-#include "http_api.h"
+#include "http/http_api.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"

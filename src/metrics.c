@@ -76,6 +76,9 @@ static _Atomic uint64_t requests[FS_ROUTE_COUNT][STATUS_SLOTS + 1];
 static _Atomic uint64_t bookings[STATE_COUNT];
 static _Atomic uint64_t rejections[REASON_COUNT];
 static _Atomic uint64_t queue_depth;
+/* Connections held by an HTTP thread, served and being shed; the limit. */
+static _Atomic int64_t http_served, http_shedding, http_limit;
+static _Atomic uint64_t http_shed;
 
 /* A sale's slot goes EMPTY -> CLAIMED (its id being written) -> READY, once:
  * slots are never freed, so a reader that saw READY may read the id. */
@@ -85,6 +88,8 @@ struct sale_slot {
     char id[FS_ID_MAX + 1];
     _Atomic uint64_t expired;
     _Atomic uint64_t rejected[REASON_COUNT];
+    _Atomic int64_t queued, queue_max;  /* gauges, set at each scrape */
+    _Atomic uint64_t queue_full;        /* 503s past the queue's depth */
 };
 static struct sale_slot sale_slots[FS_METRICS_SALES_MAX];
 static _Atomic int64_t start_time_ms;
@@ -124,10 +129,17 @@ void fs_metrics_init(void)
     counters_zero(bookings, STATE_COUNT);
     counters_zero(rejections, REASON_COUNT);
     atomic_store_explicit(&queue_depth, 0, memory_order_relaxed);
+    atomic_store(&http_served, 0);
+    atomic_store(&http_shedding, 0);
+    atomic_store(&http_limit, 0);
+    atomic_store(&http_shed, 0);
     for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
         atomic_store(&sale_slots[i].state, SLOT_EMPTY);
         atomic_store_explicit(&sale_slots[i].expired, 0, memory_order_relaxed);
         counters_zero(sale_slots[i].rejected, REASON_COUNT);
+        atomic_store_explicit(&sale_slots[i].queued, 0, memory_order_relaxed);
+        atomic_store_explicit(&sale_slots[i].queue_max, 0, memory_order_relaxed);
+        atomic_store_explicit(&sale_slots[i].queue_full, 0, memory_order_relaxed);
     }
     for (size_t h = 0; h < FS_HIST_COUNT; h++) {
         counters_zero(histograms[h].buckets, BUCKET_COUNT);
@@ -326,6 +338,43 @@ void fs_metrics_sale_rejected(const char *sale_id, const char *reason)
         counter_add(&s->rejected[reason_index(reason)]);
 }
 
+void fs_metrics_sale_queue(const char *sale_id, int64_t queued, int64_t max)
+{
+    struct sale_slot *s = sale_slot(sale_id, 1);
+    if (!s)
+        return;
+    atomic_store_explicit(&s->queued, queued, memory_order_relaxed);
+    atomic_store_explicit(&s->queue_max, max, memory_order_relaxed);
+}
+
+void fs_metrics_sale_queue_full(const char *sale_id)
+{
+    struct sale_slot *s = sale_slot(sale_id, 1);
+    if (s)
+        counter_add(&s->queue_full);
+}
+
+void fs_metrics_http_connections(long served_delta, long shedding_delta)
+{
+    atomic_fetch_add_explicit(&http_served, served_delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&http_shedding, shedding_delta, memory_order_relaxed);
+}
+
+void fs_metrics_http_limit(long max_connections)
+{
+    atomic_store_explicit(&http_limit, max_connections, memory_order_relaxed);
+}
+
+void fs_metrics_http_shed(void)
+{
+    counter_add(&http_shed);
+}
+
+uint64_t fs_metrics_http_shed_count(void)
+{
+    return counter_get(&http_shed);
+}
+
 void fs_metrics_sale_get(const char *sale_id, struct fs_metrics_sale *out)
 {
     struct sale_slot *s = sale_slot(sale_id, 0);
@@ -334,6 +383,7 @@ void fs_metrics_sale_get(const char *sale_id, struct fs_metrics_sale *out)
     if (!s)
         return;
     out->expired = counter_get(&s->expired);
+    out->queue_full = counter_get(&s->queue_full);
     for (size_t i = 0; i < REASON_COUNT; i++)
         out->rejected[i] = counter_get(&s->rejected[i]);
 }
@@ -413,6 +463,51 @@ static void render_histogram(FILE *f, struct histogram *h)
     fprintf(f, "%s_count %llu\n", h->name, (unsigned long long)cumulative);
 }
 
+static void render_http(FILE *f)
+{
+    render_header(f, "flashsaled_http_connections", "gauge",
+                  "Connections held by an HTTP thread: served, or being "
+                  "answered 503 past http.max_connections.");
+    fprintf(f, "flashsaled_http_connections{state=\"served\"} %lld\n",
+            (long long)atomic_load(&http_served));
+    fprintf(f, "flashsaled_http_connections{state=\"shedding\"} %lld\n",
+            (long long)atomic_load(&http_shedding));
+    render_header(f, "flashsaled_http_max_connections", "gauge",
+                  "Connections served at once (http.max_connections).");
+    fprintf(f, "flashsaled_http_max_connections %lld\n",
+            (long long)atomic_load(&http_limit));
+    render_header(f, "flashsaled_http_shed_total", "counter",
+                  "Requests answered 503 because the server was at "
+                  "http.max_connections.");
+    fprintf(f, "flashsaled_http_shed_total %llu\n",
+            (unsigned long long)counter_get(&http_shed));
+}
+
+static void render_sale_queues(FILE *f)
+{
+    static const char *const names[] = {
+        "flashsaled_sale_queued", "flashsaled_sale_queue_max",
+        "flashsaled_sale_queue_full_total"};
+    static const char *const helps[] = {
+        "Booking requests of the sale accepted and not yet decided.",
+        "The sale's queue depth limit (sales[].max_queued; 0: none).",
+        "Booking requests answered 503 because the sale's queue was full."};
+
+    for (size_t m = 0; m < 3; m++) {
+        render_header(f, names[m], m == 2 ? "counter" : "gauge", helps[m]);
+        for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
+            struct sale_slot *s = &sale_slots[i];
+            if (atomic_load_explicit(&s->state, memory_order_acquire) !=
+                SLOT_READY)
+                continue;
+            long long v = m == 0 ? (long long)atomic_load(&s->queued)
+                        : m == 1 ? (long long)atomic_load(&s->queue_max)
+                                 : (long long)counter_get(&s->queue_full);
+            fprintf(f, "%s{sale=\"%s\"} %lld\n", names[m], s->id, v);
+        }
+    }
+}
+
 static void render_gauges(FILE *f)
 {
     render_header(f, "flashsaled_queue_depth", "gauge",
@@ -439,6 +534,8 @@ char *fs_metrics_render(size_t *len)
     render_bookings(f);
     render_rejections(f);
     render_gauges(f);
+    render_http(f);
+    render_sale_queues(f);
     for (size_t h = 0; h < FS_HIST_COUNT; h++)
         render_histogram(f, &histograms[h]);
     if (ferror(f)) {

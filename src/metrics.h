@@ -41,6 +41,14 @@ void fs_metrics_request(enum fs_route route, int status);
 void fs_metrics_booking(enum fs_booking_state state);
 void fs_metrics_observe(enum fs_histogram_id h, double seconds);
 void fs_metrics_set_queue_depth(uint64_t depth);
+/* The HTTP server's connections (src/http/http_server.c): changes (+1 or
+ * -1) of those served and those being shed, the limit, and each request
+ * shed. Deltas, not values: two threads storing the values they computed
+ * could leave a stale one. */
+void fs_metrics_http_connections(long served_delta, long shedding_delta);
+void fs_metrics_http_limit(long max_connections);
+void fs_metrics_http_shed(void);
+uint64_t fs_metrics_http_shed_count(void);
 /* Rejections by reason: sold_out, duplicate, policy, closed. */
 void fs_metrics_rejected(const char *reason);
 
@@ -53,7 +61,7 @@ char *fs_metrics_render(size_t *len);
 
 const char *fs_route_name(enum fs_route route);
 
-/* ---- readers for the admin page (src/http_admin.c) ---------------------- */
+/* ---- readers for the admin page (src/http/http_admin.c) ---------------------- */
 
 /* Histogram buckets: 13 upper bounds and +Inf. */
 #define FS_METRICS_BUCKETS 14
@@ -82,8 +90,13 @@ void fs_metrics_sale_rejected(const char *sale_id, const char *reason);
 
 struct fs_metrics_sale {
     uint64_t expired;
+    uint64_t queue_full;  /* 503s past the sale's queue depth */
     uint64_t rejected[FS_METRICS_REASONS];  /* by fs_metrics_reason_name() */
 };
+/* The sale's queue as it stands (set when /metrics is read) and each
+ * request refused because it was full. */
+void fs_metrics_sale_queue(const char *sale_id, int64_t queued, int64_t max);
+void fs_metrics_sale_queue_full(const char *sale_id);
 /* Zeros when the sale has not been counted yet. */
 void fs_metrics_sale_get(const char *sale_id, struct fs_metrics_sale *out);
 

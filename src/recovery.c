@@ -178,11 +178,11 @@ static int requeue_one(void *arg, const struct fs_booking *b)
 
     /* A booking of a sale no longer configured is still processed: the
      * worker rejects it as closed, so it does not stay queued forever. */
-    if (sale && !r->svc->claims)
+    if (sale)
         atomic_fetch_add(&sale->pending, 1);
     r->rc = fs_service_publish(r->svc, b);
     if (r->rc != FS_OK) {
-        if (sale && !r->svc->claims)
+        if (sale)
             atomic_fetch_sub(&sale->pending, 1);
         return 1;
     }

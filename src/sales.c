@@ -8,6 +8,7 @@
 static void sale_set(struct fs_sale *sale, const struct fs_sale_config *c)
 {
     atomic_store(&sale->hold_seconds, c->hold_seconds);
+    atomic_store(&sale->max_queued, c->max_queued);
     atomic_store(&sale->starts_at_ms, c->starts_at_ms);
     atomic_store(&sale->ends_at_ms, c->ends_at_ms);
 }
@@ -17,6 +18,7 @@ static void sale_init(struct fs_sale *sale, const struct fs_sale_config *c)
     snprintf(sale->id, sizeof(sale->id), "%s", c->id);
     atomic_init(&sale->inventory, c->inventory);
     atomic_init(&sale->hold_seconds, c->hold_seconds);
+    atomic_init(&sale->max_queued, c->max_queued);
     atomic_init(&sale->starts_at_ms, c->starts_at_ms);
     atomic_init(&sale->ends_at_ms, c->ends_at_ms);
     atomic_init(&sale->pending, 0);

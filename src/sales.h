@@ -27,10 +27,14 @@ struct fs_sale {
     atomic_int_fast64_t hold_seconds;
     atomic_int_fast64_t starts_at_ms;  /* 0: open from the start */
     atomic_int_fast64_t ends_at_ms;    /* 0: never closes */
-    /* Bookings this daemon accepted and its worker has not decided yet: the
-     * accept path answers sold_out once they cover the available stock.
-     * Used only with an inventory plugin without claims (fs_plugin.h). */
+    /* Bookings this daemon accepted and its worker has not decided yet:
+     * bounded by max_queued; with an inventory plugin without claims
+     * (fs_plugin.h), the accept path also answers sold_out once they cover
+     * the available stock. */
     atomic_int_fast64_t pending;
+    /* The most `pending` may reach (sales[].max_queued); past it the accept
+     * path answers 503 and accepts nothing. 0: no limit but the stock. */
+    atomic_int_fast64_t max_queued;
     /* Serializes rebuilding this sale's inventory state from storage. */
     pthread_mutex_t rebuild_lock;
     /* Marks this sale's claims durable, many requests per call. */

@@ -66,6 +66,7 @@ const char *fs_status_name(enum fs_status status)
     case FS_INVALID: return "invalid";
     case FS_ERROR: return "error";
     case FS_CLOSED: return "closed";
+    case FS_QUEUE_FULL: return "queue_full";
     }
     return "error";
 }

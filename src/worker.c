@@ -226,12 +226,13 @@ static void settle(struct fs_worker *w, struct job *j, enum fs_status result,
         fs_inventory_release(w->svc->be, j->msg.sale_id, j->msg.booking_id);
 }
 
-/* The accept path counts this daemon's undecided bookings against the stock;
- * once the inventory has decided one, `available` reflects it, so it must
- * stop counting at once, not after storage commits. */
+/* The accept path counts this daemon's undecided bookings (against the
+ * stock without claims, against sales[].max_queued always); once the
+ * inventory has decided one, `available` reflects it, so it must stop
+ * counting at once, not after storage commits. */
 static void undo_pending(struct fs_worker *w, struct job *j)
 {
-    if (!w->svc->claims && j->valid && j->sale && !j->pending_done &&
+    if (j->valid && j->sale && !j->pending_done &&
         strcmp(j->msg.origin, w->svc->instance_id) == 0)
         atomic_fetch_sub(&j->sale->pending, 1);
     j->pending_done = 1;

@@ -64,7 +64,8 @@ enum fs_status {
     FS_INVALID,      /* bad argument */
     FS_ERROR,        /* anything else */
     /* Outcomes of the core's own layers; plugins never return these. */
-    FS_CLOSED        /* the sale is not open */
+    FS_CLOSED,       /* the sale is not open */
+    FS_QUEUE_FULL    /* the sale's queue is at its depth limit: retry later */
 };
 
 enum fs_plugin_kind {

@@ -94,9 +94,13 @@
       setText(cell(row, id, "sale_id"), id);
       setText(cell(row, id, "state"), sale.error ? sale.error : sale.state);
       cell(row, id, "state").dataset.state = sale.error ? "unavailable" : sale.state;
-      ["inventory", "available", "held", "booked", "expired"].forEach(function (f) {
+      ["inventory", "available", "held", "booked", "expired", "queued",
+       "queue_full"].forEach(function (f) {
         setText(cell(row, id, f), fmtCount(sale[f]));
       });
+      /* The depth against its limit: "12 / 10000" (0: no limit). */
+      if (sale.max_queued)
+        setText(cell(row, id, "queued"), fmtCount(sale.queued) + " / " + sale.max_queued);
       REASONS.forEach(function (r) {
         setText(cell(row, id, "rejected." + r), fmtCount((sale.rejected || {})[r]));
       });

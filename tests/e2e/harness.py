@@ -370,14 +370,19 @@ def default_plugin_lines():
 
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
-                  plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None):
+                  plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None, http_keys=None):
     worker = "sweep_interval_ms: %d" % sweep_interval_ms
     if claim_lease_ms is not None:
         worker += ", claim_lease_ms: %d" % claim_lease_ms
+    # Tests size threads for their own clients: no reserve for shedding
+    # unless a test asks for one (test_load_limits.py), so that a test of
+    # something else never sees a 503 from the connection limit.
+    http = {"threads": http_threads, "max_connections": http_threads}
+    http.update(http_keys or {})
     lines = [
         "# written by tests/e2e/harness.py",
         "listen: %s" % yaml_scalar("%s:%d" % (HOST, port)),
-        "http: { threads: %d }" % http_threads,
+        "http: { %s }" % ", ".join("%s: %s" % (k, yaml_scalar(v)) for k, v in http.items()),
         "plugins:",
         "  dir: %s" % yaml_scalar(plugin_dir),
         *plugin_lines,
@@ -403,10 +408,12 @@ class Daemon:
     """
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
-                 extra_lines=(), plugin_lines=None, secret=SECRET, claim_lease_ms=None):
+                 extra_lines=(), plugin_lines=None, secret=SECRET, claim_lease_ms=None,
+                 http_keys=None):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.claim_lease_ms = claim_lease_ms
         self.http_threads = http_threads
+        self.http_keys = dict(http_keys or {})
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
         self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
@@ -436,7 +443,8 @@ class Daemon:
                                   sweep_interval_ms=self.sweep_interval_ms,
                                   extra_lines=self.extra_lines,
                                   plugin_lines=self.plugin_lines, secret=self.secret,
-                                  claim_lease_ms=self.claim_lease_ms))
+                                  claim_lease_ms=self.claim_lease_ms,
+                                  http_keys=self.http_keys))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]

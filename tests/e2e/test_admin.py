@@ -192,6 +192,9 @@ class AdminRoutes(DaemonTestCase):
                           by_id["launch"]["available"]), (1, 1, 3))
         self.assertEqual(by_id["short"]["expired"], 1)
         self.assertEqual(by_id["launch"]["expired"], 0)
+        for sale in by_id.values():  # every request was decided by now
+            self.assertEqual((sale["queued"], sale["max_queued"], sale["queue_full"]),
+                             (0, 10000, 0), sale)
         for sale in by_id.values():
             self.assertEqual(sorted(sale["rejected"]),
                              ["closed", "duplicate", "other", "policy", "sold_out"])

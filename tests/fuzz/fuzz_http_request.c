@@ -1,6 +1,6 @@
 /*
  * fuzz_http_request.c - whole requests through the real handler of
- * src/http_api.c and src/http_request.c (routing, path splitting, id
+ * src/http/http_api.c and src/http/http_request.c (routing, path splitting, id
  * checks, authentication, body limits and parsing, the error shape) on the
  * fake civetweb of http_harness.c, which checks the invariants every answer
  * must meet.
@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     q.body = (const unsigned char *)p;
     q.body_len = (size_t)(end - p);
     q.read_chunk = data[0] % 7;
-    fuzz_http_set_outcome((enum fs_status)(data[0] & 0x0f) % (FS_CLOSED + 1),
+    fuzz_http_set_outcome((enum fs_status)(data[0] & 0x0f) % (FS_QUEUE_FULL + 1),
                           (enum fs_booking_state)((data[0] >> 4) & 7) % 7);
     fuzz_http_set_trusted_header(data[0] & 0x80 ? "X-User" : NULL);
     fuzz_http_set_policy(data[1] & 3, 1u + (data[1] >> 2));

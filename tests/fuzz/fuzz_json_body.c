@@ -1,6 +1,6 @@
 /*
  * fuzz_json_body.c - the request bodies of the booking API, through the real
- * handler of src/http_api.c and src/http_request.c (read_body, json_too_deep,
+ * handler of src/http/http_api.c and src/http/http_request.c (read_body, json_too_deep,
  * parse_json_body, expect_status_body) on the fake civetweb of
  * http_harness.c.
  *

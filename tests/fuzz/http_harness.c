@@ -1,6 +1,6 @@
 /*
  * http_harness.c - the fake civetweb and the fake booking service that let
- * the fuzz targets call src/http_api.c's handler directly (see the header).
+ * the fuzz targets call src/http/http_api.c's handler directly (see the header).
  *
  * Only the mg_* functions the HTTP layer (http_api.c and the files split
  * from it: http_request.c, http_policy.c, http_events.c, http_reply.c) uses
@@ -20,8 +20,8 @@
 #include "backends.h"
 #include "booking.h"
 #include "fuzz_check.h"
-#include "http_admin.h"
-#include "http_api.h"
+#include "http/http_admin.h"
+#include "http/http_api.h"
 #include "http_harness.h"
 #include "ids.h"
 #include "log.h"
@@ -60,6 +60,26 @@ struct mg_context *mg_start(const struct mg_callbacks *callbacks,
 void mg_stop(struct mg_context *ctx)
 {
     (void)ctx;
+}
+
+/* The connection-limit callbacks of src/http/http_server.c link against
+ * these; the harness never calls them (it drives the request handler). */
+struct mg_context *mg_get_context(const struct mg_connection *c)
+{
+    (void)c;
+    return fake_ctx;
+}
+
+void *mg_get_user_data(const struct mg_context *ctx)
+{
+    (void)ctx;
+    return NULL;
+}
+
+void *mg_get_user_connection_data(const struct mg_connection *c)
+{
+    (void)c;
+    return NULL;
 }
 
 void mg_set_request_handler(struct mg_context *ctx, const char *uri,
@@ -140,7 +160,7 @@ int mg_response_header_add(struct mg_connection *c, const char *name,
     return 0;
 }
 
-/* A whole head written raw (src/http_reply.c): status line and headers, up
+/* A whole head written raw (src/http/http_reply.c): status line and headers, up
  * to the empty line, all in this one write. Returns the head's length. */
 static size_t parse_raw_head(struct mg_connection *c, const char *buf,
                              size_t len)
@@ -424,7 +444,7 @@ int fs_events_wait(struct fs_events_sub *sub, int timeout_ms)
 }
 
 /* ---- the admin routes and the OpenAPI document ---------------------------
- * src/http_admin.c has its own fuzz-worthy parser (fs_http_admin_authorized)
+ * src/http/http_admin.c has its own fuzz-worthy parser (fs_http_admin_authorized)
  * but needs a generated header and the whole service to link; here it is
  * only the route the dispatcher hands "/admin..." to. */
 
@@ -467,6 +487,7 @@ void fuzz_http_init(const char *jwt_secret, long long max_body_bytes)
     cfg.http.listen_backlog = 1;
     cfg.http.max_body_bytes = max_body_bytes;
     cfg.http.max_header_bytes = 8192;
+    cfg.http.request_timeout_ms = 60000;  /* as configs must: >= 100 */
     backends.queue.kind = FS_PLUGIN_QUEUE;
     backends.inventory.kind = FS_PLUGIN_INVENTORY;
     backends.storage.kind = FS_PLUGIN_STORAGE;

@@ -1,5 +1,5 @@
 /*
- * http_harness.h - drives the real request handler of src/http_api.c (and
+ * http_harness.h - drives the real request handler of src/http/http_api.c (and
  * the files split from it) without a network: a fake civetweb (the mg_*
  * functions the HTTP layer calls) and a fake booking service behind it.
  *

@@ -152,21 +152,10 @@ class OpenApiDaemon(harness.Daemon):
 
     def __init__(self):
         super().__init__(SALES, extra_lines=["admin: { token: %s }"
-                                             % harness.yaml_scalar(ADMIN_TOKEN)])
+                                             % harness.yaml_scalar(ADMIN_TOKEN)],
+                         http_keys={"max_streams_per_user": 1})
         with open(os.path.join(self.dir, "policies", "openapi_test.lua"), "w") as f:
             f.write(POLICY)
-
-    def write_config(self, port):
-        super().write_config(port)
-        with open(self.config_path) as f:
-            text = f.read()
-        old = "http: { threads: %d }" % self.http_threads
-        if old not in text:
-            raise harness.DaemonError("the harness' config has no %r line" % old)
-        text = text.replace(old, "http: { threads: %d, max_streams_per_user: 1 }"
-                            % self.http_threads)
-        with open(self.config_path, "w") as f:
-            f.write(text)
 
 
 class Recorder:
@@ -485,7 +474,8 @@ class OpenApi(harness.DaemonTestCase):
     ADMIN_SNAPSHOT = (
         b'{"time":"2030-01-01T00:00:01Z","time_ms":1000,"sales":[{"sale_id":"launch",'
         b'"state":"open","inventory":5,"available":5,"held":0,"booked":0,"expired":0,'
-        b'"rejected":{"sold_out":0,"duplicate":0,"policy":0,"closed":0,"other":0}}],'
+        b'"rejected":{"sold_out":0,"duplicate":0,"policy":0,"closed":0,"other":0},'
+        b'"queued":0,"max_queued":10000,"queue_full":0}],'
         b'"backends":{"queue":{"ready":true,"plugin":"memory"},"inventory":{"ready":true,'
         b'"plugin":"memory"},"storage":{"ready":false,"plugin":"sqlite","detail":"down"}},'
         b'"event_streams":1,"queue_depth":null,"totals":{"requests":3,"forbidden":0,'

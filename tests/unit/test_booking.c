@@ -17,6 +17,7 @@
 
 #include "booking.h"
 #include "log.h"
+#include "metrics.h"
 #include "recovery.h"
 #include "sweeper.h"
 #include "worker.h"
@@ -43,7 +44,8 @@ static void write_config(const char *dir)
           "sales:\n"
           "  - { id: launch, inventory: 2, hold_seconds: 1 }\n"
           "  - { id: one, inventory: 1 }\n"
-          "  - { id: later, inventory: 5, starts_at: \"2099-01-01T00:00:00Z\" }\n",
+          "  - { id: later, inventory: 5, starts_at: \"2099-01-01T00:00:00Z\" }\n"
+          "  - { id: narrow, inventory: 10, max_queued: 2 }\n",
           f);
     fclose(f);
 }
@@ -461,6 +463,44 @@ static void test_reconcile_restores_a_live_hold_the_inventory_lost(void **state)
     assert_int_equal(counts(w, "one").held, 1);  /* bob's, and only his */
 }
 
+static void test_a_full_sale_queue_answers_queue_full_and_accepts_nothing(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking a, b, c;
+    char existing[FS_ID_MAX + 1];
+
+    accept_ok(w, "narrow", "alice", &a);
+    accept_ok(w, "narrow", "bob", &b);
+    assert_int_equal(fs_booking_accept(&w->svc, "narrow", "carol", 0, &c, existing),
+                     FS_QUEUE_FULL);
+    /* Nothing of carol's was recorded or queued: the worker finds two. */
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 2);
+    assert_int_equal(counts(w, "narrow").held, 2);
+    /* The worker drained the queue: there is room again. */
+    accept_ok(w, "narrow", "carol", &c);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(counts(w, "narrow").held, 3);
+}
+
+/* A shared (broker) queue: the broker's depth, as the sweeper last read
+ * it, stands in for the sale's queue. */
+static void test_a_shared_queue_at_the_depth_limit_accepts_nothing(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b;
+    char existing[FS_ID_MAX + 1];
+
+    w->svc.shared_queue = 1;
+    fs_metrics_set_queue_depth(2);
+    assert_int_equal(fs_booking_accept(&w->svc, "narrow", "alice", 0, &b, existing),
+                     FS_QUEUE_FULL);
+    assert_int_equal(atomic_load(&fs_sales_find(&w->svc.sales, "narrow")->pending), 0);
+    fs_metrics_set_queue_depth(1);
+    accept_ok(w, "narrow", "alice", &b);
+    fs_metrics_set_queue_depth(0);
+    w->svc.shared_queue = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +522,8 @@ int main(void)
         T(test_a_202_whose_claim_was_lost_still_becomes_a_hold),
         T(test_reconcile_records_a_hold_the_inventory_already_released),
         T(test_reconcile_restores_a_live_hold_the_inventory_lost),
+        T(test_a_full_sale_queue_answers_queue_full_and_accepts_nothing),
+        T(test_a_shared_queue_at_the_depth_limit_accepts_nothing),
 #undef T
     };
     fs_log_set_level(FS_LOG_WARN);

@@ -141,9 +141,14 @@ static void test_sample_config_loads_with_documented_values(void **state)
     if (!cfg)
         fail_msg("%s", err);
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
-    assert_int_equal(cfg->http.threads, 64);
-    assert_int_equal(cfg->http.listen_backlog, 1024);
+    /* The sample shows every default: a crowd needs no http edits. */
+    assert_int_equal(cfg->http.threads, 2048);
+    assert_int_equal(cfg->http.max_connections, 0);
+    assert_int_equal(cfg->http.listen_backlog, 4096);
     assert_int_equal(cfg->http.keep_alive_timeout_ms, 5000);
+    assert_int_equal(cfg->http.request_timeout_ms, 5000);
+    assert_int_equal(cfg->http.max_streams, 256);
+    assert_int_equal(cfg->sales[0].max_queued, FS_SALE_MAX_QUEUED_DEFAULT);
     assert_string_equal(cfg->queue.name, "memory");
     assert_string_equal(cfg->inventory.name, "memory");
     assert_string_equal(cfg->storage.name, "sqlite");
@@ -162,7 +167,29 @@ static void test_sample_config_loads_with_documented_values(void **state)
     assert_int_equal(cfg->sales[0].hold_seconds, 300);
     assert_int_equal(cfg->sales[0].starts_at_ms, 0);
     assert_int_equal(cfg->sales[0].ends_at_ms, 0);
+    assert_int_equal(cfg->sales[0].max_queued, FS_SALE_MAX_QUEUED_DEFAULT);
     fs_config_free(cfg);
+}
+
+static void test_max_connections_above_threads_names_its_line(void **state)
+{
+    EXPECT_ERROR(*state, SECRET "http:\n  threads: 8\n  max_connections: 9\n",
+                 5, "http.max_connections", "more than http.threads (8)");
+}
+
+static void test_sale_max_queued_is_read_and_checked(void **state)
+{
+    struct tmp *t = *state;
+    struct fs_config *cfg = load(t, SECRET "sales:\n  - {id: a, inventory: 5, "
+                                 "max_queued: 3}\n  - {id: b, inventory: 5, "
+                                 "max_queued: 0}\n");
+    if (!cfg)
+        fail_msg("%s", t->err);
+    assert_int_equal(cfg->sales[0].max_queued, 3);
+    assert_int_equal(cfg->sales[1].max_queued, 0);
+    fs_config_free(cfg);
+    EXPECT_ERROR(t, SECRET "sales:\n  - {id: a, inventory: 5, max_queued: -1}\n",
+                 4, "sales[0].max_queued", "got '-1'");
 }
 
 static void test_minimal_file_gets_every_default(void **state)
@@ -172,14 +199,15 @@ static void test_minimal_file_gets_every_default(void **state)
     char expect[128];
     assert_non_null(cfg);
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
-    assert_int_equal(cfg->http.threads, 64);
-    assert_int_equal(cfg->http.listen_backlog, 1024);
+    assert_int_equal(cfg->http.threads, 2048);
+    assert_int_equal(cfg->http.listen_backlog, 4096);
     assert_int_equal(cfg->http.keep_alive_timeout_ms, 5000);
-    assert_int_equal(cfg->http.request_timeout_ms, 10000);
+    assert_int_equal(cfg->http.request_timeout_ms, 5000);
     assert_int_equal(cfg->http.max_body_bytes, 4096);
     assert_int_equal(cfg->http.max_header_bytes, 8192);
-    assert_int_equal(cfg->http.max_streams, 16);
+    assert_int_equal(cfg->http.max_streams, 256);
     assert_int_equal(cfg->http.max_streams_per_user, 2);
+    assert_int_equal(cfg->http.max_connections, 0);
     assert_null(cfg->plugins_dir);
     assert_string_equal(cfg->queue.name, "memory");
     assert_int_equal(cfg->queue.n_kv, 0);
@@ -221,7 +249,7 @@ static void test_every_key_is_read(void **state)
     struct fs_config *cfg = load(t,
         "listen: \"0.0.0.0:9090\"\n"
         "http: {threads: 8, listen_backlog: 10, keep_alive_timeout_ms: 0,\n"
-        "       request_timeout_ms: 0, max_body_bytes: 256, max_header_bytes: 1024}\n"
+        "       request_timeout_ms: 100, max_body_bytes: 256, max_header_bytes: 1024, max_connections: 6}\n"
         "plugins:\n"
         "  queue: {name: rabbitmq, url: \"amqp://localhost\", queue: q1}\n"
         "  inventory: {name: redis, url: \"redis://localhost\"}\n"
@@ -246,6 +274,8 @@ static void test_every_key_is_read(void **state)
     assert_string_equal(cfg->listen, "0.0.0.0:9090");
     assert_int_equal(cfg->http.threads, 8);
     assert_int_equal(cfg->http.keep_alive_timeout_ms, 0);
+    assert_int_equal(cfg->http.request_timeout_ms, 100);
+    assert_int_equal(cfg->http.max_connections, 6);
     assert_int_equal(cfg->http.max_header_bytes, 1024);
     assert_string_equal(cfg->queue.name, "rabbitmq");
     assert_int_equal(cfg->queue.n_kv, 2);
@@ -283,7 +313,7 @@ static void test_empty_sections_are_accepted_as_defaults(void **state)
     if (!cfg)
         fail_msg("%s", t->err);
     assert_null(cfg->admin_token);
-    assert_int_equal(cfg->http.threads, 64);
+    assert_int_equal(cfg->http.threads, 2048);
     assert_int_equal(cfg->n_sales, 0);
     fs_config_free(cfg);
 }
@@ -386,15 +416,20 @@ static void test_integers_must_be_whole_numbers_in_range(void **state)
     static const struct {
         const char *yaml, *key, *range;
     } cases[] = {
-        {"http: {threads: 0}", "http.threads", "from 1 to 4096, got '0'"},
-        {"http: {threads: 4097}", "http.threads", "got '4097'"},
+        {"http: {threads: 0}", "http.threads", "from 1 to 16384, got '0'"},
+        {"http: {threads: 16385}", "http.threads", "got '16385'"},
         {"http: {threads: ten}", "http.threads", "whole number"},
         {"http: {threads: 1.5}", "http.threads", "got '1.5'"},
         {"http: {threads: 0x10}", "http.threads", "got '0x10'"},
         {"http: {threads: 99999999999999999999}", "http.threads", "whole number"},
         {"http: {listen_backlog: 65536}", "http.listen_backlog", "from 1 to 65535"},
         {"http: {keep_alive_timeout_ms: -1}", "http.keep_alive_timeout_ms", "got '-1'"},
+        {"http: {keep_alive_timeout_ms: 3600001}", "http.keep_alive_timeout_ms",
+         "from 0 to 3600000"},
         {"http: {request_timeout_ms: -5}", "http.request_timeout_ms", "got '-5'"},
+        {"http: {request_timeout_ms: 0}", "http.request_timeout_ms",
+         "from 100 to 3600000, got '0'"},
+        {"http: {max_connections: -1}", "http.max_connections", "got '-1'"},
         {"http: {max_body_bytes: 255}", "http.max_body_bytes", "from 256 to 1048576"},
         {"http: {max_body_bytes: 1048577}", "http.max_body_bytes", "1048577"},
         {"http: {max_header_bytes: 1023}", "http.max_header_bytes", "from 1024 to 65536"},
@@ -821,6 +856,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_sample_config_loads_with_documented_values),
         T(test_minimal_file_gets_every_default),
+        T(test_max_connections_above_threads_names_its_line),
+        T(test_sale_max_queued_is_read_and_checked),
         T(test_path_and_dir_are_absolute_and_real),
         T(test_every_key_is_read),
         T(test_empty_sections_are_accepted_as_defaults),

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "http_admin.h"
+#include "http/http_admin.h"
 #include "metrics.h"
 
 #define TOKEN "s3cret-admin-token-0123"

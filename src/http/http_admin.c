@@ -264,25 +264,41 @@ static json_t *rejected_json(const uint64_t by_reason[FS_METRICS_REASONS])
     return o;
 }
 
-static json_t *sale_json(struct fs_service *svc, const char *id)
+/* The sale's queue as this instance sees it: requests it accepted that its
+ * worker has not decided, the configured depth, and the 503s past it. */
+static void add_queue(json_t *o, const struct fs_sale *sale,
+                      const struct fs_metrics_sale *m)
 {
+    json_object_set_new(o, "queued",
+                        json_integer((json_int_t)atomic_load(&sale->pending)));
+    json_object_set_new(o, "max_queued",
+                        json_integer((json_int_t)atomic_load(&sale->max_queued)));
+    json_object_set_new(o, "queue_full", json_integer((json_int_t)m->queue_full));
+}
+
+static json_t *sale_json(struct fs_service *svc, const struct fs_sale *sale)
+{
+    const char *id = sale->id;
     struct fs_sale_view v;
     struct fs_metrics_sale m;
     json_t *o;
 
     fs_metrics_sale_get(id, &m);
     if (fs_sale_get_view(svc, id, &v) != FS_OK)
-        return json_pack("{s:s, s:s, s:I, s:o}", "sale_id", id, "error",
-                         "unavailable", "expired", (json_int_t)m.expired,
-                         "rejected", rejected_json(m.rejected));
-    o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "sale_id",
-                  v.sale_id, "state", v.state, "inventory",
-                  (json_int_t)v.counts.inventory, "available",
-                  (json_int_t)v.counts.available, "held",
-                  (json_int_t)v.counts.held, "booked",
-                  (json_int_t)v.counts.booked, "expired",
-                  (json_int_t)m.expired, "rejected",
-                  rejected_json(m.rejected));
+        o = json_pack("{s:s, s:s, s:I, s:o}", "sale_id", id, "error",
+                      "unavailable", "expired", (json_int_t)m.expired,
+                      "rejected", rejected_json(m.rejected));
+    else
+        o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "sale_id",
+                      v.sale_id, "state", v.state, "inventory",
+                      (json_int_t)v.counts.inventory, "available",
+                      (json_int_t)v.counts.available, "held",
+                      (json_int_t)v.counts.held, "booked",
+                      (json_int_t)v.counts.booked, "expired",
+                      (json_int_t)m.expired, "rejected",
+                      rejected_json(m.rejected));
+    if (o)
+        add_queue(o, sale, &m);
     return o;
 }
 
@@ -292,7 +308,7 @@ static json_t *sales_json(struct fs_service *svc)
     size_t n = fs_sales_count(&svc->sales);
 
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, sale_json(svc, fs_sales_at(&svc->sales, i)->id));
+        json_array_append_new(a, sale_json(svc, fs_sales_at(&svc->sales, i)));
     return a;
 }
 

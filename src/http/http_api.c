@@ -9,11 +9,10 @@
  * authentication, then the booking service. fs_status becomes an HTTP status
  * in fs_http_status_reply() and nowhere else.
  *
- * What the routes share lives beside them (src/http_request.h): the answers
- * and request parsing in src/http_request.c, the policy glue in
- * src/http_policy.c, and the event stream route in src/http_events.c.
+ * What the routes share lives beside them (src/http/http_request.h): the answers
+ * and request parsing in src/http/http_request.c, the policy glue in
+ * src/http/http_policy.c, and the event stream route in src/http/http_events.c.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +79,10 @@ static void route_book(struct request *r)
     case FS_UNAVAILABLE:
         fs_http_send_unavailable(
             r, "a backend is unavailable; nothing was accepted");
+        return;
+    case FS_QUEUE_FULL:
+        fs_http_send_unavailable(
+            r, "the sale's queue is full; nothing was accepted");
         return;
     default:
         fs_http_send_error(r, 500, "internal", "internal error");
@@ -176,10 +179,23 @@ static void route_ready(struct request *r)
         ready ? NULL : retry);
 }
 
+/* Gauges read at scrape time: each sale's queue as it stands. */
+static void collect_sale_queues(struct fs_sales *sales)
+{
+    for (size_t i = 0; i < fs_sales_count(sales); i++) {
+        struct fs_sale *sale = fs_sales_at(sales, i);
+        fs_metrics_sale_queue(sale->id, atomic_load(&sale->pending),
+                              atomic_load(&sale->max_queued));
+    }
+}
+
 static void route_metrics(struct request *r)
 {
     size_t len = 0;
-    char *text = fs_metrics_render(&len);
+    char *text;
+
+    collect_sale_queues(&r->http->svc->sales);
+    text = fs_metrics_render(&len);
     if (!text) {
         fs_http_send_error(r, 500, "internal", "out of memory");
         return;
@@ -251,7 +267,7 @@ static void dispatch(struct request *r)
     }
 }
 
-static int handle_request(struct mg_connection *conn, void *cbdata)
+int fs_http_handle_request(struct mg_connection *conn, void *cbdata)
 {
     struct request r;
 
@@ -273,8 +289,8 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
  * max_request_size, a timeout) in the API's JSON shape. civetweb 1.15 calls a
  * request whose headers overflow its buffer "Request Too Large" with status
  * 400; the API answers those 413 too_large. */
-static int handle_http_error(struct mg_connection *conn, int status,
-                             const char *msg)
+int fs_http_handle_error(struct mg_connection *conn, int status,
+                         const char *msg)
 {
     struct request r;
     int too_large = status == 413 || status == 431 ||
@@ -294,69 +310,4 @@ static int handle_http_error(struct mg_connection *conn, int status,
                                      : "the request could not be read");
     fs_metrics_request(FS_ROUTE_OTHER, r.status);
     return 0;
-}
-
-static int log_civetweb(const struct mg_connection *conn, const char *message)
-{
-    (void)conn;
-    fs_log_debug("civetweb: %s", message);
-    return 1;
-}
-
-int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
-                  size_t errlen)
-{
-    const struct fs_config *cfg = svc->cfg;
-    char threads[24], backlog[24], keepalive_ms[24], request_ms[24], header[24];
-    struct mg_callbacks callbacks;
-    const char *options[] = {
-        "listening_ports", cfg->listen,
-        "num_threads", threads,
-        "listen_backlog", backlog,
-        "enable_keep_alive", cfg->http.keep_alive_timeout_ms > 0 ? "yes" : "no",
-        "keep_alive_timeout_ms", keepalive_ms,
-        "request_timeout_ms", request_ms,
-        "max_request_size", header,
-        "tcp_nodelay", "1",
-        /* Raw paths: an id with any %-escape is refused as a bad id, and an
-         * encoded NUL can never cut an id short. */
-        "decode_url", "no",
-        NULL,
-    };
-
-    memset(h, 0, sizeof(*h));
-    h->svc = svc;
-    fs_http_reply_keep_alive(cfg->http.keep_alive_timeout_ms > 0);
-    if (fs_auth_init(&h->auth, cfg->jwt_secret, strlen(cfg->jwt_secret)) != 0) {
-        snprintf(err, errlen, "cannot set up authentication");
-        return -1;
-    }
-    snprintf(threads, sizeof(threads), "%" PRId64, cfg->http.threads);
-    snprintf(backlog, sizeof(backlog), "%" PRId64, cfg->http.listen_backlog);
-    snprintf(keepalive_ms, sizeof(keepalive_ms), "%" PRId64,
-             cfg->http.keep_alive_timeout_ms);
-    snprintf(request_ms, sizeof(request_ms), "%" PRId64,
-             cfg->http.request_timeout_ms);
-    snprintf(header, sizeof(header), "%" PRId64, cfg->http.max_header_bytes);
-
-    memset(&callbacks, 0, sizeof(callbacks));
-    callbacks.http_error = handle_http_error;
-    callbacks.log_message = log_civetweb;
-    h->ctx = mg_start(&callbacks, h, options);
-    if (!h->ctx) {
-        snprintf(err, errlen, "cannot listen on %s (in use, or not an "
-                 "address:port?)", cfg->listen);
-        fs_auth_free(&h->auth);
-        return -1;
-    }
-    mg_set_request_handler(h->ctx, "/", handle_request, h);
-    return 0;
-}
-
-void fs_http_stop(struct fs_http *h)
-{
-    if (h->ctx)
-        mg_stop(h->ctx);
-    h->ctx = NULL;
-    fs_auth_free(&h->auth);
 }

@@ -119,9 +119,19 @@ void fs_http_status_reply(struct request *r, enum fs_status rc,
 
 int fs_http_read_body(struct request *r)
 {
-    size_t limit = (size_t)r->http->svc->cfg->http.max_body_bytes;
+    const struct fs_config *cfg = r->http->svc->cfg;
+    size_t limit = (size_t)cfg->http.max_body_bytes;
     long long declared = r->ri->content_length;
     size_t cap = limit + 1;
+    /* A body trickled in a byte at a time (the slow-POST attack) would keep
+     * this thread for as long as the client likes: the whole body gets
+     * request_timeout_ms. civetweb's mg_read waits until it has every byte
+     * asked for, and at most request_timeout_ms only while none comes, so
+     * the body is read one byte per call and the clock checked between
+     * calls: the thread is free within twice request_timeout_ms of the
+     * headers. Bytes that came with the headers are copied from civetweb's
+     * buffer, so this costs a function call per byte of small API bodies. */
+    int64_t deadline = fs_mono_ns() + cfg->http.request_timeout_ms * 1000000;
 
     if (declared > (long long)limit) {
         fs_http_send_error(r, 413, "too_large", "request body too large");
@@ -134,12 +144,18 @@ int fs_http_read_body(struct request *r)
     }
     r->body_len = 0;
     for (;;) {
-        int n = mg_read(r->conn, r->body + r->body_len, cap - r->body_len);
+        int n = mg_read(r->conn, r->body + r->body_len, 1);
         if (n <= 0)
             break;
         r->body_len += (size_t)n;
         if (r->body_len > limit) {
             fs_http_send_error(r, 413, "too_large", "request body too large");
+            return -1;
+        }
+        if ((declared < 0 || r->body_len < (size_t)declared) &&
+            fs_mono_ns() > deadline) {
+            fs_http_send_error(r, 408, "timeout",
+                               "the request body did not arrive in time");
             return -1;
         }
     }
@@ -190,7 +206,7 @@ enum fs_route fs_http_match_route(const struct request *r)
     if (r->n_seg == 1 && seg_is(r, 0, "openapi.yaml"))
         return FS_ROUTE_OPENAPI;
     if (seg_is(r, 0, "admin"))
-        return FS_ROUTE_ADMIN;  /* "/admin" and below: src/http_admin.c */
+        return FS_ROUTE_ADMIN;  /* "/admin" and below: src/http/http_admin.c */
     if (!seg_is(r, 0, "booking-service"))
         return FS_ROUTE_OTHER;
     if (seg_is(r, 1, "sales") && r->n_seg == 3)

@@ -14,7 +14,8 @@ struct mg_connection;
 void fs_http_reply_keep_alive(int enabled);
 
 /* Sends status, Content-Type, Content-Length, Cache-Control: no-store, the
- * NULL-terminated name/value pairs of `headers`, Date and Connection, then
+ * NULL-terminated name/value pairs of `headers`, Date and Connection
+ * (unless `headers` names one), then
  * the body (not for HEAD). A header whose name or value holds CR or LF is
  * dropped. Returns `status`. */
 int fs_http_reply(struct mg_connection *conn, int status, const char *type,

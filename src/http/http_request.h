@@ -1,8 +1,8 @@
 /*
  * http_request.h - one REST API request as the route files see it, and the
- * helpers they share: the answers (src/http_request.c), request parsing
- * (src/http_request.c), the policy glue (src/http_policy.c) and the event
- * stream route (src/http_events.c). Private to the HTTP layer: the rest of
+ * helpers they share: the answers (src/http/http_request.c), request parsing
+ * (src/http/http_request.c), the policy glue (src/http/http_policy.c) and the event
+ * stream route (src/http/http_events.c). Private to the HTTP layer: the rest of
  * the daemon knows only http_api.h.
  *
  * Every helper that can answer returns 0 to go on, or -1 once it has sent a
@@ -41,7 +41,7 @@ struct request {
     int status;                    /* what was answered, for metrics */
 };
 
-/* ---- answers (src/http_request.c) --------------------------------------- */
+/* ---- answers (src/http/http_request.c) --------------------------------------- */
 
 void fs_http_send_body(struct request *r, int status, const char *type,
                        const char *body, size_t len,
@@ -65,7 +65,7 @@ json_t *fs_http_booking_json(const struct fs_booking *b);
 void fs_http_status_reply(struct request *r, enum fs_status rc,
                           const struct fs_booking *b);
 
-/* ---- request parsing (src/http_request.c) ------------------------------- */
+/* ---- request parsing (src/http/http_request.c) ------------------------------- */
 
 /* Reads the whole body, refusing more than the limit. 0, or -1 when a reply
  * was sent. */
@@ -86,7 +86,7 @@ int fs_http_parse_json_body(struct request *r, int optional, json_t **out);
 int fs_http_expect_status_body(struct request *r, const char *expected,
                                int optional);
 
-/* ---- policies (src/http_policy.c) --------------------------------------- */
+/* ---- policies (src/http/http_policy.c) --------------------------------------- */
 
 /* Runs the booking policies for a POST; `hold` may be set to the hold time
  * they chose. 0 to go on, -1 when a reply was sent. */
@@ -96,7 +96,16 @@ int fs_http_policy_book(struct request *r, const char *sale, uint32_t *hold);
 int fs_http_policy_change(struct request *r, enum fs_policy_hook hook,
                           const char *sale, const char *booking_id);
 
-/* ---- server-sent events (src/http_events.c) ----------------------------- */
+/* ---- the handlers civetweb calls (src/http/http_api.c) ----------------- */
+
+/* Every request: cbdata is the struct fs_http. Returns the HTTP status. */
+int fs_http_handle_request(struct mg_connection *conn, void *cbdata);
+/* civetweb's own errors (unparsable request, headers too large, timeout),
+ * answered in the API's JSON shape. Returns 0: handled. */
+int fs_http_handle_error(struct mg_connection *conn, int status,
+                         const char *msg);
+
+/* ---- server-sent events (src/http/http_events.c) ----------------------------- */
 
 /* GET /booking-service/book-item/{sale}/{booking}/events. */
 void fs_http_route_events(struct request *r);

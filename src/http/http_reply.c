@@ -113,6 +113,7 @@ static void put_head(struct out *o, struct mg_connection *conn, int status,
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *version = ri && ri->http_version ? ri->http_version : "1.1";
     char number[32];
+    int own_connection = 0;  /* the caller chose: a shed answer closes */
 
     put(o, "HTTP/", 5);
     put_str(o, strcmp(version, "1.0") == 0 ? "1.0" : "1.1");
@@ -125,10 +126,14 @@ static void put_head(struct out *o, struct mg_connection *conn, int status,
     snprintf(number, sizeof(number), "%zu", len);
     put_header(o, "Content-Length", number);
     put_header(o, "Cache-Control", "no-store");
-    for (size_t i = 0; headers && headers[i]; i += 2)
+    for (size_t i = 0; headers && headers[i]; i += 2) {
         put_header(o, headers[i], headers[i + 1]);
+        own_connection |= strcasecmp(headers[i], "Connection") == 0;
+    }
     put_header(o, "Date", date_now());
-    put_header(o, "Connection", keeps_alive(conn, ri) ? "keep-alive" : "close");
+    if (!own_connection)
+        put_header(o, "Connection",
+                   keeps_alive(conn, ri) ? "keep-alive" : "close");
     put(o, "\r\n", 2);
 }
 

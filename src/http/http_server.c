@@ -1,0 +1,224 @@
+/*
+ * http_server.c - the one file that knows civetweb as a server: its options,
+ * start and stop, the connection limit and load shedding (DESIGN.md section
+ * 9, invariant 8). The routes beside it never call mg_start.
+ *
+ * civetweb 1.15 gives each open connection one worker thread for its whole
+ * life, idle keep-alive time included; a connection that finds every thread
+ * busy waits, unanswered, in civetweb's queue and then the kernel's backlog.
+ * So the guarantees are built from three parts, as HAProxy builds them from
+ * maxconn and its timeouts:
+ *   - many threads (they cost about 16 KiB resident each), so that idle and
+ *     slow sockets do not use them up;
+ *   - deadlines: the request line and headers must arrive within
+ *     http.request_timeout_ms of the thread taking the connection, the next
+ *     request of a keep-alive connection within http.keep_alive_timeout_ms,
+ *     the body within http.request_timeout_ms of the headers (checked between
+ *     reads, src/http/http_request.c); then the connection is closed;
+ *   - a limit, http.max_connections, below http.threads: a connection that
+ *     arrives while that many are being served is answered 503 with
+ *     Retry-After and Connection: close as soon as its request is read, by
+ *     one of the threads kept in reserve, and counted in /metrics.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <civetweb.h>
+
+#include "http_api.h"
+#include "http_reply.h"
+#include "http_request.h"
+#include "log.h"
+#include "metrics.h"
+
+/* Seconds a shed client is asked to wait: long enough for a keep-alive
+ * timeout to free a thread, short enough to keep the sale moving. */
+#define SHED_RETRY_AFTER "1"
+
+/* Tags for civetweb's per-connection user data: which count the connection
+ * is in, so that its close undoes exactly what its start did. */
+static char tag_served, tag_shed;
+
+static struct fs_http *server_of(const struct mg_connection *conn)
+{
+    return mg_get_user_data(mg_get_context(conn));
+}
+
+/* Called by the worker thread that takes a new connection, before it reads
+ * anything. */
+static int on_connection_start(const struct mg_connection *conn, void **data)
+{
+    struct fs_http *h = server_of(conn);
+
+    if (atomic_fetch_add(&h->served, 1) < h->max_connections) {
+        *data = &tag_served;
+        fs_metrics_http_connections(1, 0);
+    } else {
+        atomic_fetch_sub(&h->served, 1);
+        atomic_fetch_add(&h->shedding, 1);
+        *data = &tag_shed;
+        fs_metrics_http_connections(0, 1);
+    }
+    return 0;
+}
+
+/* Called once per connection that on_connection_start saw (and also after a
+ * failed TLS handshake, which it did not: the tag tells them apart). */
+static void on_connection_close(const struct mg_connection *conn)
+{
+    struct fs_http *h = server_of(conn);
+    void *tag = mg_get_user_connection_data(conn);
+
+    if (tag == &tag_served) {
+        atomic_fetch_sub(&h->served, 1);
+        fs_metrics_http_connections(-1, 0);
+    } else if (tag == &tag_shed) {
+        atomic_fetch_sub(&h->shedding, 1);
+        fs_metrics_http_connections(0, -1);
+    }
+}
+
+/* civetweb accepts as soon as mg_start has bound the port, while it is
+ * still creating threads (seconds, for thousands), and the handler can only
+ * be registered once mg_start has returned: a request in between would get
+ * civetweb's own 404. It waits instead, for as long as mg_start runs. */
+static void wait_for_routes(struct fs_http *h)
+{
+    const struct timespec pause = {0, 1000000};
+
+    while (!atomic_load_explicit(&h->routes_ready, memory_order_acquire))
+        nanosleep(&pause, NULL);
+}
+
+/* Every request, once its headers are in. A shed connection gets 503 and
+ * Connection: close; a client that sends another request on it anyway gets
+ * 503 again, until it closes or its keep-alive time runs out. */
+static int on_request(struct mg_connection *conn)
+{
+    static const char body[] =
+        "{\"error\":\"unavailable\",\"message\":\"the server is at its "
+        "connection limit; nothing was done, retry after Retry-After "
+        "seconds\"}";
+    static const char *const headers[] = {
+        "Retry-After", SHED_RETRY_AFTER, "Connection", "close", NULL};
+
+    if (mg_get_user_connection_data(conn) != &tag_shed) {
+        wait_for_routes(server_of(conn));
+        return 0;  /* civetweb goes on to fs_http_handle_request */
+    }
+    fs_http_reply(conn, 503, "application/json", body, sizeof(body) - 1,
+                  headers);
+    fs_metrics_http_shed();
+    fs_metrics_request(FS_ROUTE_OTHER, 503);
+    return 503;
+}
+
+static int log_civetweb(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    fs_log_debug("civetweb: %s", message);
+    return 1;
+}
+
+/* Each connection is a descriptor: raise the soft limit to what the
+ * threads, civetweb's queue and the backlog can hold, as far as the hard
+ * limit allows, and say so when it does not reach. */
+static void raise_open_files(const struct fs_config *cfg)
+{
+    rlim_t want = (rlim_t)(cfg->http.threads + cfg->http.listen_backlog + 256);
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                      ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        fs_log_warn("open files limited to %llu, below the %llu that "
+                    "http.threads and http.listen_backlog need: raise "
+                    "LimitNOFILE (ulimit -n)", (unsigned long long)rl.rlim_cur,
+                    (unsigned long long)want);
+}
+
+static void callbacks_init(struct mg_callbacks *cb)
+{
+    memset(cb, 0, sizeof(*cb));
+    cb->init_connection = on_connection_start;
+    cb->connection_close = on_connection_close;
+    cb->begin_request = on_request;
+    cb->http_error = fs_http_handle_error;
+    cb->log_message = log_civetweb;
+}
+
+/* 0 for max_connections means: all threads but a reserve of one in eight
+ * (at least one) for answering 503 beyond the limit. */
+static long connection_limit(const struct fs_config *cfg)
+{
+    int64_t reserve = cfg->http.threads / 8 ? cfg->http.threads / 8 : 1;
+
+    if (cfg->http.max_connections > 0)
+        return (long)cfg->http.max_connections;
+    return (long)(cfg->http.threads > reserve ? cfg->http.threads - reserve
+                                              : cfg->http.threads);
+}
+
+int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
+                  size_t errlen)
+{
+    const struct fs_config *cfg = svc->cfg;
+    char threads[24], backlog[24], keepalive_ms[24], request_ms[24], header[24];
+    struct mg_callbacks callbacks;
+    const char *options[] = {
+        "listening_ports", cfg->listen,
+        "num_threads", threads,
+        "listen_backlog", backlog,
+        "enable_keep_alive", cfg->http.keep_alive_timeout_ms > 0 ? "yes" : "no",
+        "keep_alive_timeout_ms", keepalive_ms,
+        "request_timeout_ms", request_ms,
+        "max_request_size", header,
+        "tcp_nodelay", "1",
+        /* Raw paths: an id with any %-escape is refused as a bad id, and an
+         * encoded NUL can never cut an id short. */
+        "decode_url", "no",
+        NULL,
+    };
+
+    memset(h, 0, sizeof(*h));
+    h->svc = svc;
+    h->max_connections = connection_limit(cfg);
+    fs_metrics_http_limit(h->max_connections);
+    fs_http_reply_keep_alive(cfg->http.keep_alive_timeout_ms > 0);
+    if (fs_auth_init(&h->auth, cfg->jwt_secret, strlen(cfg->jwt_secret)) != 0) {
+        snprintf(err, errlen, "cannot set up authentication");
+        return -1;
+    }
+    snprintf(threads, sizeof(threads), "%" PRId64, cfg->http.threads);
+    snprintf(backlog, sizeof(backlog), "%" PRId64, cfg->http.listen_backlog);
+    snprintf(keepalive_ms, sizeof(keepalive_ms), "%" PRId64,
+             cfg->http.keep_alive_timeout_ms);
+    snprintf(request_ms, sizeof(request_ms), "%" PRId64,
+             cfg->http.request_timeout_ms);
+    snprintf(header, sizeof(header), "%" PRId64, cfg->http.max_header_bytes);
+    raise_open_files(cfg);
+    callbacks_init(&callbacks);
+    h->ctx = mg_start(&callbacks, h, options);
+    if (!h->ctx) {
+        snprintf(err, errlen, "cannot listen on %s (in use, or not an "
+                 "address:port?)", cfg->listen);
+        fs_auth_free(&h->auth);
+        return -1;
+    }
+    mg_set_request_handler(h->ctx, "/", fs_http_handle_request, h);
+    atomic_store_explicit(&h->routes_ready, 1, memory_order_release);
+    return 0;
+}
+
+void fs_http_stop(struct fs_http *h)
+{
+    if (h->ctx)
+        mg_stop(h->ctx);
+    h->ctx = NULL;
+    fs_auth_free(&h->auth);
+}
