@@ -64,31 +64,11 @@ static const char *const page_headers[] = {
 
 /* ---- answers ---------------------------------------------------------- */
 
-/* Sends `obj` and takes its reference. */
-static int reply_json(struct mg_connection *conn, int status, json_t *obj,
-                      const char *const *headers)
-{
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    int rc;
-
-    if (!text) {
-        static const char oom[] =
-            "{\"error\":\"internal\",\"message\":\"out of memory\"}";
-        rc = fs_http_reply(conn, 500, "application/json", oom,
-                           sizeof(oom) - 1, NULL);
-    } else {
-        rc = fs_http_reply(conn, status, "application/json", text,
-                           strlen(text), headers);
-    }
-    free(text);
-    json_decref(obj);
-    return rc;
-}
 
 static int reply_error(struct mg_connection *conn, int status, const char *code,
                        const char *message, const char *const *headers)
 {
-    return reply_json(conn, status,
+    return fs_http_reply_json(conn, status,
                       json_pack("{s:s, s:s}", "error", code, "message", message),
                       headers);
 }
@@ -385,7 +365,7 @@ static json_t *stats_json(struct fs_http *http)
 
 static int route_stats(struct fs_http *http, struct mg_connection *conn)
 {
-    return reply_json(conn, 200, stats_json(http), NULL);
+    return fs_http_reply_json(conn, 200, stats_json(http), NULL);
 }
 
 static int send_snapshot(struct fs_http *http, struct mg_connection *conn)

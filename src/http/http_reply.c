@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <civetweb.h>
+#include <jansson.h>
 
 #include "http_reply.h"
 
@@ -182,5 +183,29 @@ int fs_http_reply(struct mg_connection *conn, int status, const char *type,
         return 500;
     if (body_len > 0)
         mg_write(conn, body, body_len);
+    return status;
+}
+
+int fs_http_reply_json(struct mg_connection *conn, int status, json_t *obj,
+                       const char *const *headers)
+{
+    static const char oom[] =
+        "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 2) : NULL;
+
+    if (!line) {
+        free(text);
+        json_decref(obj);
+        return fs_http_reply(conn, 500, "application/json", oom,
+                             sizeof(oom) - 1, NULL);
+    }
+    line[len] = '\n';
+    line[len + 1] = '\0';
+    status = fs_http_reply(conn, status, "application/json", line, len + 1,
+                           headers);
+    free(line);
+    json_decref(obj);
     return status;
 }

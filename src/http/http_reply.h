@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 struct mg_connection;
 
 /* Whether the server keeps connections open (civetweb's enable_keep_alive);
@@ -20,6 +22,12 @@ void fs_http_reply_keep_alive(int enabled);
  * dropped. Returns `status`. */
 int fs_http_reply(struct mg_connection *conn, int status, const char *type,
                   const char *body, size_t len, const char *const *headers);
+
+/* Sends `obj` as application/json, ending in a newline (so that a shell
+ * prompt does not stick to what curl prints), and drops the reference;
+ * obj NULL, or no memory to print it: 500. Returns the status sent. */
+int fs_http_reply_json(struct mg_connection *conn, int status, json_t *obj,
+                       const char *const *headers);
 
 /* The value of a comma-separated header holds `token` (case-insensitive):
  * "keep-alive" in "Keep-Alive, Upgrade". */

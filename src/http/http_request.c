@@ -32,18 +32,7 @@ void fs_http_send_body(struct request *r, int status, const char *type,
 void fs_http_send_json(struct request *r, int status, json_t *obj,
                        const char *const *headers)
 {
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (!text) {
-        static const char oom[] =
-            "{\"error\":\"internal\",\"message\":\"out of memory\"}";
-        fs_http_send_body(r, 500, "application/json", oom, sizeof(oom) - 1,
-                          NULL);
-    } else {
-        fs_http_send_body(r, status, "application/json", text, strlen(text),
-                          headers);
-    }
-    free(text);
-    json_decref(obj);
+    r->status = fs_http_reply_json(r->conn, status, obj, headers);
 }
 
 void fs_http_send_error_with(struct request *r, int status, const char *code,

@@ -101,7 +101,7 @@ static int on_request(struct mg_connection *conn)
     static const char body[] =
         "{\"error\":\"unavailable\",\"message\":\"the server is at its "
         "connection limit; nothing was done, retry after Retry-After "
-        "seconds\"}";
+        "seconds\"}\n";
     static const char *const headers[] = {
         "Retry-After", SHED_RETRY_AFTER, "Connection", "close", NULL};
 

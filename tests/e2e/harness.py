@@ -856,6 +856,9 @@ class DaemonTestCase(unittest.TestCase):
         ctype = r.header("Content-Type", "")
         self.assertTrue(ctype.startswith("application/json"),
                         "Content-Type %r, expected application/json (%r)" % (ctype, r))
+        # A newline ends every JSON answer, so that what curl prints does not
+        # run into the shell's prompt.
+        self.assertTrue(r.body.endswith(b"}\n"), "JSON answer not ended by a newline: %r" % r)
         return r.json
 
     def assertError(self, r, status, code):
