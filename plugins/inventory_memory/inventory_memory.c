@@ -413,11 +413,15 @@ static enum fs_status inv_reserve_locked(struct inv_sale *s,
     return FS_OK;
 }
 
-static enum fs_status inventory_memory_reserve(void *ctx, const char *sale_id,
-                                               const char *user_id,
-                                               const char *booking_id,
-                                               int64_t expires_ms,
-                                               char existing[FS_ID_MAX + 1])
+typedef enum fs_status (*inv_take_locked)(struct inv_sale *s, const char *user_id,
+                                         const char *booking_id, int64_t until_ms,
+                                         char existing[FS_ID_MAX + 1]);
+
+/* reserve and claim: the id checks, the sale's lock, then `take`. */
+static enum fs_status inv_take(void *ctx, inv_take_locked take,
+                               const char *sale_id, const char *user_id,
+                               const char *booking_id, int64_t until_ms,
+                               char existing[FS_ID_MAX + 1])
 {
     struct inv_sale *s;
     enum fs_status st;
@@ -429,9 +433,19 @@ static enum fs_status inventory_memory_reserve(void *ctx, const char *sale_id,
     if (!s)
         return FS_NOT_FOUND;
     pthread_mutex_lock(&s->lock);
-    st = inv_reserve_locked(s, user_id, booking_id, expires_ms, existing);
+    st = take(s, user_id, booking_id, until_ms, existing);
     pthread_mutex_unlock(&s->lock);
     return st;
+}
+
+static enum fs_status inventory_memory_reserve(void *ctx, const char *sale_id,
+                                               const char *user_id,
+                                               const char *booking_id,
+                                               int64_t expires_ms,
+                                               char existing[FS_ID_MAX + 1])
+{
+    return inv_take(ctx, inv_reserve_locked, sale_id, user_id, booking_id,
+                    expires_ms, existing);
 }
 
 static enum fs_status inventory_memory_confirm(void *ctx, const char *sale_id,
@@ -639,19 +653,8 @@ static enum fs_status inventory_memory_claim(void *ctx, const char *sale_id,
                                              int64_t lease_until_ms,
                                              char existing[FS_ID_MAX + 1])
 {
-    struct inv_sale *s;
-    enum fs_status st;
-
-    if (!fs_plugin_id_ok(sale_id) || !fs_plugin_user_ok(user_id) ||
-        !fs_plugin_id_ok(booking_id))
-        return FS_INVALID;
-    s = inv_sale_find(ctx, sale_id);
-    if (!s)
-        return FS_NOT_FOUND;
-    pthread_mutex_lock(&s->lock);
-    st = inv_claim_locked(s, user_id, booking_id, lease_until_ms, existing);
-    pthread_mutex_unlock(&s->lock);
-    return st;
+    return inv_take(ctx, inv_claim_locked, sale_id, user_id, booking_id,
+                    lease_until_ms, existing);
 }
 
 static enum fs_status inventory_memory_claim_durable(

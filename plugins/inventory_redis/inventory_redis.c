@@ -511,30 +511,44 @@ done:
     return st;
 }
 
-static enum fs_status inv_redis_reserve(void *ctx, const char *sale_id,
-                                        const char *user_id,
-                                        const char *booking_id,
-                                        int64_t expires_ms,
-                                        char existing[FS_ID_MAX + 1])
+/* reserve.lua and claim.lua: one per user, then one unit of stock, until
+ * until_ms. FS_DUPLICATE names the user's booking in `existing`; so does
+ * claim.lua's "in_flight" (FS_UNAVAILABLE with a reply) when
+ * names_in_flight. */
+static enum fs_status inv_take(void *ctx, enum inv_script script, const char *sale_id,
+                               const char *user_id, const char *booking_id,
+                               int64_t until_ms, int names_in_flight,
+                               char existing[FS_ID_MAX + 1])
 {
-    char expires[INV_NUM_MAX];
-    const char *args[3] = {user_id, booking_id, expires};
+    char until[INV_NUM_MAX];
+    const char *args[3] = {user_id, booking_id, until};
     redisReply *r = NULL;
     enum fs_status st;
 
     if (!inv_id_ok(sale_id) || !inv_user_ok(user_id) || !inv_id_ok(booking_id))
         return FS_INVALID;
-    snprintf(expires, sizeof(expires), "%" PRId64, expires_ms);
-    st = inv_run(ctx, INV_RESERVE, sale_id, args, 3, &r);
+    snprintf(until, sizeof(until), "%" PRId64, until_ms);
+    st = inv_run(ctx, script, sale_id, args, 3, &r);
     if (st == FS_OK)
         st = inv_status(r);
-    if (st == FS_DUPLICATE && existing &&
+    if ((st == FS_DUPLICATE || (names_in_flight && st == FS_UNAVAILABLE && r)) &&
+        existing &&
         (r->elements != 2 ||
          inv_copy_str(r->element[1], existing, FS_ID_MAX) != 0))
         st = FS_ERROR;
     if (r)
         freeReplyObject(r);
     return st;
+}
+
+static enum fs_status inv_redis_reserve(void *ctx, const char *sale_id,
+                                        const char *user_id,
+                                        const char *booking_id,
+                                        int64_t expires_ms,
+                                        char existing[FS_ID_MAX + 1])
+{
+    return inv_take(ctx, INV_RESERVE, sale_id, user_id, booking_id, expires_ms,
+                    0, existing);
 }
 
 static enum fs_status inv_redis_confirm(void *ctx, const char *sale_id,
@@ -696,25 +710,8 @@ static enum fs_status inv_redis_claim(void *ctx, const char *sale_id,
                                       int64_t lease_until_ms,
                                       char existing[FS_ID_MAX + 1])
 {
-    char lease[INV_NUM_MAX];
-    const char *args[3] = {user_id, booking_id, lease};
-    redisReply *r = NULL;
-    enum fs_status st;
-
-    if (!inv_id_ok(sale_id) || !inv_user_ok(user_id) || !inv_id_ok(booking_id))
-        return FS_INVALID;
-    snprintf(lease, sizeof(lease), "%" PRId64, lease_until_ms);
-    st = inv_run(ctx, INV_CLAIM, sale_id, args, 3, &r);
-    if (st == FS_OK)
-        st = inv_status(r);
-    /* "in_flight" (FS_UNAVAILABLE with a reply) names the claim too. */
-    if ((st == FS_DUPLICATE || (st == FS_UNAVAILABLE && r)) && existing &&
-        (r->elements != 2 ||
-         inv_copy_str(r->element[1], existing, FS_ID_MAX) != 0))
-        st = FS_ERROR;
-    if (r)
-        freeReplyObject(r);
-    return st;
+    return inv_take(ctx, INV_CLAIM, sale_id, user_id, booking_id,
+                    lease_until_ms, 1, existing);
 }
 
 /* Each element after the first is "ok" or "expired", one per booking. */
