@@ -338,6 +338,11 @@ class RabbitMQServer:
         except subprocess.TimeoutExpired:
             self._signal_group(signal.SIGKILL)
             self.proc.wait()
+        self._gone(procs, timeout)
+
+    def _gone(self, procs, timeout):
+        """After the node's script ended: reaps what it left (see _reap) and
+        waits, within `timeout`, until the AMQP port no longer answers."""
         self.proc = None
         self._reap(procs, timeout)
         deadline = time.monotonic() + timeout
@@ -360,11 +365,7 @@ class RabbitMQServer:
         # its port programs are in sessions of their own (see _reap).
         self._signal_group(signal.SIGKILL)
         self.proc.wait()
-        self.proc = None
-        self._reap(procs, timeout)
-        deadline = time.monotonic() + timeout
-        while _speaks_amqp(self.port, 0.2) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        self._gone(procs, timeout)
 
     def restart(self):
         self.stop()
