@@ -948,23 +948,33 @@ fail:
 
 /* "majority" or a member count; w: 0 is refused, since an unacknowledged
  * write could neither be durable nor report a duplicate. */
+static int fs_mongo_parse_w(const char *w, long *n, char *err, size_t errlen)
+{
+    char *end = NULL;
+
+    *n = 0;  /* majority */
+    if (strcasecmp(w, "majority") == 0)
+        return 0;
+    *n = strtol(w, &end, 10);
+    if (*w && !*end && *n >= 1 && *n <= FS_MONGO_MAX_W)
+        return 0;
+    fs_mongo_errf(err, errlen, "write_concern must be majority or a number "
+                  "from 1 to %d, not %s", FS_MONGO_MAX_W, w);
+    return -1;
+}
+
 static int fs_mongo_write_concern(struct fs_mongo *m, const char *w,
                                   int journal, int timeout_ms, char *err,
                                   size_t errlen)
 {
-    char *end = NULL;
     long n;
 
     m->wc = mongoc_write_concern_new();
-    if (strcasecmp(w, "majority") == 0) {
+    if (fs_mongo_parse_w(w, &n, err, errlen) != 0)
+        return -1;
+    if (n == 0) {
         mongoc_write_concern_set_wmajority(m->wc, timeout_ms);
     } else {
-        n = strtol(w, &end, 10);
-        if (!*w || *end || n < 1 || n > FS_MONGO_MAX_W) {
-            fs_mongo_errf(err, errlen, "write_concern must be majority or a "
-                          "number from 1 to %d, not %s", FS_MONGO_MAX_W, w);
-            return -1;
-        }
         mongoc_write_concern_set_w(m->wc, (int32_t)n);
         mongoc_write_concern_set_wtimeout_int64(m->wc, timeout_ms);
     }
@@ -1015,29 +1025,63 @@ fail:
     return -1;
 }
 
-static int fs_mongo_settings(const struct fs_mongo_config *cfg, int *pool_size,
-                             int *timeout_ms, char *err, size_t errlen)
+/* The uri's syntax: mongoc_uri_new_with_error() parses and resolves
+ * nothing (a mongodb+srv:// name is looked up only by the client pool). */
+static int fs_mongo_check_uri(const char *text, char *err, size_t errlen)
 {
+    bson_error_t error;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(text, &error);
+
+    if (!uri) {
+        fs_mongo_errf(err, errlen, "uri: %s", error.message);
+        return -1;
+    }
+    mongoc_uri_destroy(uri);
+    return 0;
+}
+
+/* The descriptor's validate, and create()'s first step: every value, the
+ * uri's syntax included, without connecting. *key names the option. */
+static int fs_mongo_validate(const void *config, const char **key, char *err,
+                             size_t errlen)
+{
+    static const struct fs_mongo_config zero;
+    const struct fs_mongo_config *cfg = config ? config : &zero;
+    long w;
+
+    *key = NULL;
     if (cfg->pool_size < 0 || cfg->pool_size > FS_MONGO_MAX_POOL) {
-        fs_mongo_errf(err, errlen, "pool_size must be 0 to %d",
-                      FS_MONGO_MAX_POOL);
-        return -1;
-    }
-    if (cfg->timeout_ms < 0 || cfg->timeout_ms > FS_MONGO_MAX_TIMEOUT_MS) {
-        fs_mongo_errf(err, errlen, "timeout_ms must be 0 to %d",
-                      FS_MONGO_MAX_TIMEOUT_MS);
-        return -1;
-    }
-    if ((cfg->database && !*cfg->database) ||
-        (cfg->collection && !*cfg->collection)) {
+        *key = "pool_size";
+        fs_mongo_errf(err, errlen, "pool_size must be 0 to %d, not %lld",
+                      FS_MONGO_MAX_POOL, (long long)cfg->pool_size);
+    } else if (cfg->timeout_ms < 0 ||
+               cfg->timeout_ms > FS_MONGO_MAX_TIMEOUT_MS) {
+        *key = "timeout_ms";
+        fs_mongo_errf(err, errlen, "timeout_ms must be 0 to %d, not %lld",
+                      FS_MONGO_MAX_TIMEOUT_MS, (long long)cfg->timeout_ms);
+    } else if ((cfg->database && !*cfg->database) ||
+               (cfg->collection && !*cfg->collection)) {
+        *key = cfg->database && !*cfg->database ? "database" : "collection";
         fs_mongo_errf(err, errlen, "database and collection must not be "
                       "empty");
-        return -1;
+    } else if (fs_mongo_parse_w(cfg->write_concern ? cfg->write_concern
+                                                   : "majority",
+                                &w, err, errlen) != 0) {
+        *key = "write_concern";
+    } else if (fs_mongo_check_uri(cfg->uri ? cfg->uri : FS_MONGO_DEFAULT_URI,
+                                  err, errlen) != 0) {
+        *key = "uri";
     }
+    return *key ? -1 : 0;
+}
+
+/* The values after fs_mongo_validate(); a zero takes the default. */
+static void fs_mongo_settings(const struct fs_mongo_config *cfg,
+                              int *pool_size, int *timeout_ms)
+{
     *pool_size = cfg->pool_size ? (int)cfg->pool_size : FS_MONGO_DEFAULT_POOL;
     *timeout_ms =
         cfg->timeout_ms ? (int)cfg->timeout_ms : FS_MONGO_DEFAULT_TIMEOUT_MS;
-    return 0;
 }
 
 static void fs_mongo_free(struct fs_mongo *m)
@@ -1086,6 +1130,7 @@ static int fs_mongo_create(const struct fs_host *host, const void *config,
     const struct fs_mongo_config *cfg = config ? config : &zero;
     struct fs_mongo *m = NULL;
     int pool_size, timeout_ms;
+    const char *key;
 
     if (!ctx) {
         fs_mongo_errf(err, errlen, "no context pointer");
@@ -1104,8 +1149,10 @@ static int fs_mongo_create(const struct fs_host *host, const void *config,
     }
     m->database = cfg->database ? cfg->database : FS_MONGO_DEFAULT_DB;
     m->collection = cfg->collection ? cfg->collection : FS_MONGO_DEFAULT_COLL;
-    if (fs_mongo_settings(cfg, &pool_size, &timeout_ms, err, errlen) != 0 ||
-        fs_mongo_write_concern(m, cfg->write_concern ? cfg->write_concern
+    if (fs_mongo_validate(cfg, &key, err, errlen) != 0)
+        goto fail;
+    fs_mongo_settings(cfg, &pool_size, &timeout_ms);
+    if (fs_mongo_write_concern(m, cfg->write_concern ? cfg->write_concern
                                                      : "majority",
                                cfg == &zero ? 1 : cfg->journal, timeout_ms,
                                err, errlen) != 0 ||
@@ -1149,4 +1196,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = fs_mongo_destroy,
     .health = fs_mongo_health,
     .storage = &fs_mongo_ops,
+    .validate = fs_mongo_validate,
 };

@@ -167,6 +167,110 @@ class Cli(harness.DaemonTestCase):
                       "(install libmongoc-dev, then configure --with-mongo)" % line, err)
         note("storage mongo on an embedded-only build -> %r" % err.strip()[:120])
 
+    def plugin_config(self, name, plugins):
+        """A config whose plugin blocks are `plugins` (kind -> lines under
+        it, the first `name: ...`), each key on a line of its own: (path,
+        {key: line})."""
+        lines = ['listen: "127.0.0.1:18080"',
+                 "auth: { jwt_secret: %s }" % harness.yaml_scalar(SECRET),
+                 "plugins:"]
+        lines_of = {}
+        for kind in ("queue", "inventory", "storage"):
+            lines.append("  %s:" % kind)
+            for text in plugins.get(kind, ("name: memory" if kind != "storage"
+                                           else "name: sqlite",)):
+                lines.append("    " + text)
+                lines_of[text.split(":")[0]] = len(lines)
+        lines += ["sales:", "  - { id: launch, inventory: 10 }"]
+        path = os.path.join(self.tmp, name + ".yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path, lines_of
+
+    def need_plugins(self, *files):
+        missing = [f for f in files
+                   if not os.path.exists(os.path.join(harness.PLUGIN_DIR, f))]
+        if missing:
+            self.skipTest("this build lacks %s (configure --with-redis "
+                          "--with-rabbitmq --with-mongo)" % ", ".join(missing))
+
+    def listener(self):
+        """A socket that listens but never accepts: a plugin that connected
+        would leave a connection in its backlog."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind((harness.HOST, 0))
+        s.listen(16)
+        s.setblocking(False)
+        return s, "%s:%d" % (harness.HOST, s.getsockname()[1])
+
+    def assert_nothing_connected(self, sock):
+        try:
+            conn, peer = sock.accept()
+        except BlockingIOError:
+            return
+        conn.close()
+        self.fail("--check-config connected to %s:%d" % sock.getsockname())
+
+    def test_check_config_checks_each_plugins_values_with_file_and_line(self):
+        self.need_plugins("inventory_redis.so", "queue_rabbitmq.so", "storage_mongo.so")
+        sock, addr = self.listener()
+        cases = [
+            # (name, kind, block lines, the key to blame, message)
+            ("sqlite-synchronous", "storage",
+             ("name: sqlite", "path: data/b.db", "synchronous: fulll"), "synchronous",
+             "plugins.storage.sqlite: synchronous must be full or normal, not fulll"),
+            ("redis-url", "inventory",
+             ("name: redis", "url: http://%s" % addr), "url",
+             "plugins.inventory.redis: url: expected "
+             "redis://[user:password@]host[:port][/db]"),
+            ("redis-pool", "inventory",
+             ("name: redis", "url: redis://%s" % addr, "pool_size: 0"), "pool_size",
+             "plugins.inventory.redis: pool_size: 0 is out of range (1 to 1024)"),
+            ("rabbitmq-url", "queue",
+             ("name: rabbitmq", "url: http://guest:s3cr3t@%s/" % addr), "url",
+             "plugins.queue.rabbitmq: url: expected "
+             "amqp://user:password@host:port/vhost or amqps://..."),
+            ("rabbitmq-prefetch", "queue",
+             ("name: rabbitmq", "url: amqp://%s/" % addr, "prefetch: 70000"), "prefetch",
+             "plugins.queue.rabbitmq: prefetch must be 1 to 65535, not 70000"),
+            ("mongo-pool", "storage",
+             ("name: mongo", "uri: mongodb://%s" % addr, "pool_size: 5000"), "pool_size",
+             "plugins.storage.mongo: pool_size must be 0 to 1024, not 5000"),
+            ("mongo-uri", "storage",
+             ("name: mongo", "uri: mysql://%s" % addr), "uri",
+             "plugins.storage.mongo: uri: "),
+        ]
+        for name, kind, block, key, message in cases:
+            with self.subTest(name):
+                path, lines_of = self.plugin_config(name, {kind: block})
+                started = time.monotonic()
+                rc, out, err = self.cli("--check-config", path,
+                                        "--plugin-dir", harness.PLUGIN_DIR)
+                self.assertEqual(rc, 1, "%s: exit %d, %r" % (name, rc, out + err))
+                self.assertIn("flashsaled: %s:%d: %s" % (path, lines_of[key], message),
+                              err)
+                self.assertNotIn("s3cr3t", err, "the url's password is echoed")
+                self.assertNotIn("configuration is valid", out)
+                self.assert_nothing_connected(sock)
+                note("%-18s -> %.2f s, %r" % (name, time.monotonic() - started,
+                                             err.strip()[len("flashsaled: ") + len(path):][:90]))
+
+    def test_check_config_of_good_plugin_values_connects_to_nothing(self):
+        self.need_plugins("inventory_redis.so", "queue_rabbitmq.so", "storage_mongo.so")
+        sock, addr = self.listener()
+        path, _ = self.plugin_config("good-real", {
+            "queue": ("name: rabbitmq", "url: amqp://guest:guest@%s/" % addr, "prefetch: 10"),
+            "inventory": ("name: redis", "url: redis://%s/2" % addr, "pool_size: 4"),
+            "storage": ("name: mongo", "uri: mongodb://%s" % addr, "write_concern: 1"),
+        })
+        rc, out, err = self.cli("--check-config", path, "--plugin-dir", harness.PLUGIN_DIR)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("configuration is valid", out)
+        self.assert_nothing_connected(sock)
+        note("rabbitmq, redis and mongo at %s (listening, never accepting) -> valid, "
+             "no connection in its backlog" % addr)
+
     def test_check_config_reports_yaml_syntax_errors_with_a_line(self):
         path = os.path.join(self.tmp, "syntax.yaml")
         with open(path, "w") as f:
