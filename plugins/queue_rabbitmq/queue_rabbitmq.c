@@ -1360,16 +1360,18 @@ static enum fs_status rmq_health(void *ctx, char *detail, size_t len)
 {
     struct rmq *q = ctx;
     enum fs_status st = FS_OK;
-    char buf[2 * RMQ_REASON_MAX + 64];
+    char buf[2 * RMQ_REASON_MAX + 320];  /* + "amqp HOST:PORT: " */
 
     pthread_mutex_lock(&q->pub.lock);
     if (!q->pub.up || q->pub.blocked) {
         st = FS_UNAVAILABLE;
-        snprintf(buf, sizeof(buf), "publisher: %s",
-                 q->pub.reason[0] ? q->pub.reason : "connecting");
+        /* The address first: health() is what a failed start names. */
+        snprintf(buf, sizeof(buf), "amqp %s:%d: publisher: %s", q->info.host,
+                 q->info.port, q->pub.reason[0] ? q->pub.reason : "connecting");
     } else if (q->pub.cons_reason[0]) {
         st = FS_UNAVAILABLE;
-        snprintf(buf, sizeof(buf), "consumer: %s", q->pub.cons_reason);
+        snprintf(buf, sizeof(buf), "amqp %s:%d: consumer: %s", q->info.host,
+                 q->info.port, q->pub.cons_reason);
     } else {
         snprintf(buf, sizeof(buf), "%s:%d queue %s", q->info.host,
                  q->info.port, q->cfg.queue);

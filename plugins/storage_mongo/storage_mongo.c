@@ -128,6 +128,16 @@ struct fs_mongo {
     pthread_mutex_t index_lock;
     int lock_ready;
     _Atomic int64_t last_seq;
+    /* "mongodb HOST:PORT[,HOST:PORT...]": the servers health() names,
+     * without the uri's user and password. */
+    char where[256];
+    /* Why the first contact in create() found no server, and until when
+     * (monotonic ms) health() answers that instead of waiting out another
+     * server selection: the core probes right after create(), and a start
+     * against a server that is down should fail within one timeout_ms,
+     * not two. */
+    char first_error[512];
+    int64_t first_error_until_ms;
 };
 
 /* A client popped from the pool and the collection on it. */
@@ -916,6 +926,14 @@ fail:
     return status;
 }
 
+static int64_t fs_mongo_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static enum fs_status fs_mongo_health(void *ctx, char *detail, size_t len)
 {
     struct fs_mongo *m = ctx;
@@ -926,17 +944,26 @@ static enum fs_status fs_mongo_health(void *ctx, char *detail, size_t len)
 
     if (!m)
         goto fail;
-    status = fs_mongo_acquire(m, &c);
-    if (status != FS_OK) {
-        fs_mongo_errf(detail, len, "no free connection");
+    status = FS_UNAVAILABLE;
+    if (m->first_error[0] && fs_mongo_mono_ms() < m->first_error_until_ms) {
+        fs_mongo_errf(detail, len, "%s: %s", m->where, m->first_error);
         goto fail;
     }
+    status = fs_mongo_acquire(m, &c);
+    if (status != FS_OK) {
+        fs_mongo_errf(detail, len, "%s: no free connection", m->where);
+        goto fail;
+    }
+    /* Waits at most the uri's serverSelectionTimeoutMS (timeout_ms unless
+     * the uri sets it), so a start-up probe is bounded by it. */
     if (!mongoc_client_command_simple(c.client, "admin", ping, NULL, NULL,
                                       &error)) {
         status = fs_mongo_failed(m, "health", NULL, &error);
         if (status == FS_ERROR)
             status = FS_UNAVAILABLE;  /* it answered, but not as it should */
-        fs_mongo_errf(detail, len, "%s", error.message);
+        fs_mongo_errf(detail, len, "%s: %s", m->where, error.message);
+    } else {
+        fs_mongo_errf(detail, len, "%s answers", m->where);
     }
 fail:
     fs_mongo_release(m, &c);
@@ -994,6 +1021,19 @@ static void fs_mongo_uri_default(mongoc_uri_t *uri, const char *option,
         mongoc_uri_set_option_as_int32(uri, option, value);
 }
 
+/* m->where from the uri's hosts (or its SRV name): never its password. */
+static void fs_mongo_where(struct fs_mongo *m, const mongoc_uri_t *uri)
+{
+    const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri);
+    const char *srv = mongoc_uri_get_srv_hostname(uri);
+    size_t used = (size_t)snprintf(m->where, sizeof(m->where), "mongodb %s",
+                                   h || !srv ? "" : srv);
+
+    for (; h && used < sizeof(m->where); h = h->next)
+        used += (size_t)snprintf(m->where + used, sizeof(m->where) - used,
+                                 "%s%s", used > 8 ? "," : "", h->host_and_port);
+}
+
 static int fs_mongo_open_pool(struct fs_mongo *m, const char *uri_text,
                               int pool_size, int timeout_ms, char *err,
                               size_t errlen)
@@ -1006,6 +1046,7 @@ static int fs_mongo_open_pool(struct fs_mongo *m, const char *uri_text,
         fs_mongo_errf(err, errlen, "uri: %s", error.message);
         goto fail;
     }
+    fs_mongo_where(m, uri);
     fs_mongo_uri_default(uri, MONGOC_URI_MAXPOOLSIZE, pool_size);
     fs_mongo_uri_default(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
     fs_mongo_uri_default(uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
@@ -1101,7 +1142,8 @@ static void fs_mongo_free(struct fs_mongo *m)
  * is not a failure (health() reports it and the first write retries), but
  * one that refuses the indexes (say, a conflicting index of the same name)
  * is. */
-static int fs_mongo_first_contact(struct fs_mongo *m, char *err, size_t errlen)
+static int fs_mongo_first_contact(struct fs_mongo *m, int timeout_ms,
+                                  char *err, size_t errlen)
 {
     struct fs_mongo_conn c = {0};
     bson_error_t error = {0};
@@ -1118,8 +1160,14 @@ static int fs_mongo_first_contact(struct fs_mongo *m, char *err, size_t errlen)
                       m->database, m->collection, error.message);
         return -1;
     }
-    if (status != FS_OK)
-        fs_mongo_log(m, FS_LOG_WARN, "server not reachable yet; will retry");
+    if (status != FS_OK) {
+        fs_mongo_log(m, FS_LOG_WARN, "%s: not reachable yet: %s; will retry",
+                     m->where, error.message[0] ? error.message
+                                                : "no connection in time");
+        snprintf(m->first_error, sizeof(m->first_error), "%s",
+                 error.message[0] ? error.message : "no connection in time");
+        m->first_error_until_ms = fs_mongo_mono_ms() + timeout_ms;
+    }
     return 0;
 }
 
@@ -1158,7 +1206,7 @@ static int fs_mongo_create(const struct fs_host *host, const void *config,
                                err, errlen) != 0 ||
         fs_mongo_open_pool(m, cfg->uri ? cfg->uri : FS_MONGO_DEFAULT_URI,
                            pool_size, timeout_ms, err, errlen) != 0 ||
-        fs_mongo_first_contact(m, err, errlen) != 0)
+        fs_mongo_first_contact(m, timeout_ms, err, errlen) != 0)
         goto fail;
     fs_mongo_log(m, FS_LOG_INFO, "%s.%s (pool %d, timeout %d ms)", m->database,
                  m->collection, pool_size, timeout_ms);

@@ -337,6 +337,40 @@ class Cli(harness.DaemonTestCase):
         why = [l for l in lines if re.search(r"error|bind|listen|port|in use", l, re.I)] or lines
         note("listen on a busy port -> exit %d, %r" % (p.returncode, why[0][:120]))
 
+    def test_an_unreachable_storage_fails_the_start_within_its_timeout_naming_it(self):
+        self.need_plugins("storage_mongo.so")
+        port = harness.free_port()  # closed again: nothing listens there
+        timeout_ms = 2000
+        path = os.path.join(self.tmp, "no-mongo.yaml")
+        with open(path, "w") as f:
+            f.write(harness.render_config(harness.free_port(), [harness.LAUNCH, harness.SHORT],
+                                          plugin_lines=(
+                "  queue: { name: memory }",
+                "  inventory: { name: memory }",
+                "  storage: { name: mongo, uri: \"mongodb://fsuser:hunter2@%s:%d/\", "
+                "timeout_ms: %d }" % (harness.HOST, port, timeout_ms))))
+        started = time.monotonic()
+        # One server selection (timeout_ms) and no more: not one per sale
+        # and one more for the re-queue, as before.
+        bound = harness.scaled(2 * timeout_ms / 1000.0)
+        try:
+            p = subprocess.run([harness.DAEMON, "--config", path], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=harness.scaled(60), cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            self.fail("the daemon kept running without its storage")
+        secs = time.monotonic() - started
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 1, err)
+        self.assertLess(secs, bound, "gave up after %.1f s, not within about one "
+                        "timeout_ms (%d ms):\n%s" % (secs, timeout_ms, err))
+        last = err.strip().splitlines()[-1]
+        self.assertIn("error storage plugin 'mongo' does not answer: mongodb %s:%d: "
+                      % (harness.HOST, port), last)
+        self.assertNotIn("hunter2", err, "the uri's password is in the log")
+        note("storage mongo on closed port %d -> exit 1 in %.2f s (timeout_ms %d): %r"
+             % (port, secs, timeout_ms, last[25:160]))
+
 
 if __name__ == "__main__":
     harness.main()
