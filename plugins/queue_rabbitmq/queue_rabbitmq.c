@@ -361,8 +361,8 @@ static amqp_connection_state_t rmq_open(struct rmq *q, const char *role,
         goto fail;
     rc = amqp_socket_open_noblock(s, q->info.host, q->info.port, &tv);
     if (rc != AMQP_STATUS_OK) {
-        snprintf(why, len, "%s:%d: %s", q->info.host, q->info.port,
-                 amqp_error_string2(rc));
+        /* No address here: health() and the log line put it first. */
+        snprintf(why, len, "connect: %s", amqp_error_string2(rc));
         goto fail;
     }
     /* Bounds every RPC below and the depth() declare later. */
@@ -502,7 +502,8 @@ static void rmq_pub_connect(struct rmq *q)
     pthread_mutex_lock(&q->pub.lock);
     if (!conn) {
         if (strcmp(why, q->pub.reason) != 0)
-            q->host->log(FS_LOG_WARN, RMQ_NAME, "cannot connect: %s", why);
+            q->host->log(FS_LOG_WARN, RMQ_NAME, "amqp %s:%d: %s", q->info.host,
+                         q->info.port, why);
         snprintf(q->pub.reason, sizeof(q->pub.reason), "%s", why);
     } else {
         q->host->log(FS_LOG_INFO, RMQ_NAME, "publisher connected to %s:%d, "
