@@ -371,6 +371,26 @@ class Cli(harness.DaemonTestCase):
         note("storage mongo on closed port %d -> exit 1 in %.2f s (timeout_ms %d): %r"
              % (port, secs, timeout_ms, last[25:160]))
 
+    def test_an_unreachable_queue_or_inventory_is_named_and_the_start_goes_on(self):
+        self.need_plugins("inventory_redis.so", "queue_rabbitmq.so")
+        port = harness.free_port()  # closed again: nothing listens there
+        d = self.start_daemon([harness.LAUNCH], plugin_lines=(
+            "  queue: { name: rabbitmq, url: \"amqp://guest:s3cr3t@%s:%d/\" }"
+            % (harness.HOST, port),
+            "  inventory: { name: redis, url: \"redis://:s3cr3t@%s:%d/\" }"
+            % (harness.HOST, port),
+            "  storage: { name: sqlite, path: data/bookings.db }"))
+        r = self.client(d).request("GET", "/readyz")
+        self.assertEqual(r.status, 503, r)
+        log = d.full_log()
+        for kind, name, scheme in (("inventory", "redis", "redis"),
+                                   ("queue", "rabbitmq", "amqp")):
+            self.assertIn("warn  %s plugin '%s' does not answer yet: %s %s:%d: "
+                          % (kind, name, scheme, harness.HOST, port), log)
+        self.assertNotIn("s3cr3t", log, "a url's password is in the log")
+        note("redis and rabbitmq on closed port %d -> started, each named with its "
+             "address in a warning, /readyz 503" % port)
+
 
 if __name__ == "__main__":
     harness.main()
