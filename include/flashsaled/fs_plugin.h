@@ -389,7 +389,12 @@ struct fs_plugin {
     int (*create)(const struct fs_host *host, const void *config, void **ctx,
                   char *err, size_t errlen);
     void (*destroy)(void *ctx);
-    /* FS_OK when the backend answers; otherwise a short reason in detail. */
+    /* FS_OK when the backend answers; otherwise a short reason in detail,
+     * starting with the address used and never a password ("redis
+     * 10.0.0.6:6379: connect: Connection refused"). The core calls it once
+     * right after create() and names the plugin with this detail when the
+     * backend does not answer, so it should wait no longer than the
+     * plugin's connect timeout. */
     enum fs_status (*health)(void *ctx, char *detail, size_t len);
 
     const struct fs_queue_ops *queue;          /* kind FS_PLUGIN_QUEUE */
