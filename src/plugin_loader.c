@@ -236,8 +236,9 @@ fail:
     return -1;
 }
 
-/* The descriptor has the validate slot: a plugin built before it was added
- * may be shorter, and its bytes there are not ours to read. */
+/* The descriptor reaches the validate slot (it may be as short as
+ * FS_PLUGIN_MIN_SIZE, and bytes past struct_size are not ours to read) and
+ * fills it: a plugin built before the slot existed has zero there. */
 static int has_validate(const struct fs_plugin *p)
 {
     return p->struct_size >= offsetof(struct fs_plugin, validate) +
