@@ -136,6 +136,54 @@ static void reload_sales(struct daemon *d)
     fs_config_free(next);
 }
 
+/* Asks each started backend once whether it answers, storage first. Each
+ * health() call is bounded by its plugin's own connect or server-selection
+ * timeout. Storage is the truth the start rebuilds the sales from and
+ * re-queues accepted bookings from: without it the start cannot finish, so
+ * it fails here, naming the plugin and its address, instead of after every
+ * sale's rebuild and the re-queue have each waited out that timeout and
+ * ended in a bare "unavailable". A queue or inventory that is down is not
+ * fatal (docs/plugins.md): requests get 503 and /readyz names it. */
+static int probe_backends(struct daemon *d)
+{
+    struct fs_backend *parts[] = {&d->be.storage, &d->be.inventory,
+                                  &d->be.queue};
+    char detail[512];
+
+    for (size_t i = 0; i < 3; i++) {
+        struct fs_backend *b = parts[i];
+        detail[0] = '\0';
+        if (fs_backend_health(b, detail, sizeof(detail)) == FS_OK)
+            continue;
+        if (b == &d->be.storage) {
+            fs_log_error("storage plugin '%s' does not answer: %s; cannot "
+                         "start without it (stored bookings are re-queued "
+                         "and sales rebuilt from it)", b->plugin->name,
+                         detail[0] ? detail : "no reason given");
+            return -1;
+        }
+        fs_log_warn("%s plugin '%s' does not answer yet: %s; requests get "
+                    "503 until it does", fs_plugin_kind_name(b->kind),
+                    b->plugin->name, detail[0] ? detail : "no reason given");
+    }
+    return 0;
+}
+
+/* The re-queue reads storage and publishes to the queue: say which of the
+ * two is failing, with each one's own account (its address and reason). */
+static void requeue_failed(struct daemon *d, enum fs_status rc)
+{
+    char storage[512] = "", queue[512] = "";
+    enum fs_status s = fs_backend_health(&d->be.storage, storage, sizeof(storage));
+    enum fs_status q = fs_backend_health(&d->be.queue, queue, sizeof(queue));
+
+    fs_log_error("cannot re-queue stored bookings (%s): storage plugin '%s' "
+                 "%s: %s; queue plugin '%s' %s: %s", fs_status_name(rc),
+                 d->be.storage.plugin->name, s == FS_OK ? "answers" : "fails",
+                 storage, d->be.queue.plugin->name,
+                 q == FS_OK ? "answers" : "fails", queue);
+}
+
 static int start(struct daemon *d, const char *plugin_dir)
 {
     char err[1024];
@@ -147,6 +195,8 @@ static int start(struct daemon *d, const char *plugin_dir)
         fs_log_error("%s", err);
         return -1;
     }
+    if (probe_backends(d) != 0)
+        return -1;
     if (fs_service_init(&d->svc, d->cfg, &d->be) != 0) {
         fs_log_error("cannot set up the booking service");
         return -1;
@@ -160,7 +210,7 @@ static int start(struct daemon *d, const char *plugin_dir)
     }
     rc = fs_recovery_requeue(&d->svc, &requeued);
     if (rc != FS_OK) {
-        fs_log_error("cannot re-queue stored bookings: %s", fs_status_name(rc));
+        requeue_failed(d, rc);
         return -1;
     }
     if (requeued)

@@ -236,6 +236,49 @@ fail:
     return -1;
 }
 
+/* The descriptor reaches the validate slot (it may be as short as
+ * FS_PLUGIN_MIN_SIZE, and bytes past struct_size are not ours to read) and
+ * fills it: a plugin built before the slot existed has zero there. */
+static int has_validate(const struct fs_plugin *p)
+{
+    return p->struct_size >= offsetof(struct fs_plugin, validate) +
+                                 sizeof(p->validate) &&
+           p->validate != NULL;
+}
+
+/* The line of the key the plugin blamed: the key's own if the block has it,
+ * else the block's (a default value, or no single key to blame). */
+static int key_line(const struct fs_plugin_config *block, const char *key)
+{
+    for (size_t i = 0; key && i < block->n_kv; i++)
+        if (strcmp(block->kv[i].key, key) == 0)
+            return block->kv[i].line;
+    return block->line;
+}
+
+/* Asks the plugin to check its filled config without any I/O, so that
+ * --check-config catches bad values too, with the file and line. */
+static int validate_values(struct fs_backend *b,
+                           const struct fs_plugin_config *block,
+                           const char *file, char *err, size_t errlen)
+{
+    const struct fs_plugin *p = b->plugin;
+    const char *key = NULL;
+    char reason[512] = "";
+    int line;
+
+    if (!has_validate(p) || p->validate(b->config, &key, reason,
+                                        sizeof(reason)) == 0)
+        return 0;
+    line = key_line(block, key);
+    /* The plugin's reason names the key already ("synchronous must be
+     * ..."), as create() has always written it. */
+    snprintf(err, errlen, "%s:%d: plugins.%s.%s: %s", file ? file : "config",
+             line, fs_plugin_kind_name(b->kind), p->name,
+             reason[0] ? reason : "invalid value");
+    return -1;
+}
+
 int fs_plugin_configure(struct fs_backend *b, const struct fs_plugin_config *block,
                         const struct fs_config *cfg, char *err, size_t errlen)
 {
@@ -252,7 +295,9 @@ int fs_plugin_configure(struct fs_backend *b, const struct fs_plugin_config *blo
                                         p->options ? p->options : no_options,
                                         b->config, cfg->dir, cfg->path, err,
                                         errlen);
-    return b->values ? 0 : -1;
+    if (!b->values)
+        return -1;
+    return validate_values(b, block, cfg->path, err, errlen);
 }
 
 int fs_plugin_start(struct fs_backend *b, char *err, size_t errlen)

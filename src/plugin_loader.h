@@ -37,8 +37,10 @@ int fs_plugin_open(struct fs_backend *b, const char *dir,
                    enum fs_plugin_kind kind, const char *name, char *err,
                    size_t errlen);
 
-/* Checks the config block against the plugin's options and fills its config
- * struct (what --check-config does). */
+/* Checks the config block against the plugin's options, fills its config
+ * struct and lets the plugin's validate() check the values without any I/O
+ * (what --check-config does); errors are "FILE:LINE: plugins.KIND.NAME:
+ * reason", LINE the blamed key's. */
 int fs_plugin_configure(struct fs_backend *b, const struct fs_plugin_config *block,
                         const struct fs_config *cfg, char *err, size_t errlen);
 

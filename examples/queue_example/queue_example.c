@@ -46,16 +46,32 @@ struct example_queue {
     uint64_t next_tag;
 };
 
+/* Optional validate: checks the values without any I/O, so that
+ * `flashsaled --check-config` reports a bad one with its file and line.
+ * create() calls it too: one copy of each check. */
+static int example_validate(const void *config, const char **key, char *err,
+                            size_t errlen)
+{
+    const struct example_config *cfg = config;
+
+    *key = NULL;
+    if (cfg->slots >= 1 && cfg->slots <= 10000000)
+        return 0;
+    *key = "slots";
+    snprintf(err, errlen, "slots must be 1 to 10000000, not %lld",
+             (long long)cfg->slots);
+    return -1;
+}
+
 static int example_create(const struct fs_host *host, const void *config,
                           void **ctx, char *err, size_t errlen)
 {
     const struct example_config *cfg = config;
     struct example_queue *q;
+    const char *key;
 
-    if (cfg->slots < 1 || cfg->slots > 10000000) {
-        snprintf(err, errlen, "slots must be 1 to 10000000");
+    if (example_validate(config, &key, err, errlen) != 0)
         return -1;
-    }
     q = calloc(1, sizeof(*q));
     if (!q || !(q->ring = calloc((size_t)cfg->slots, sizeof(*q->ring)))) {
         free(q);
@@ -226,4 +242,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = example_destroy,
     .health = example_health,
     .queue = &example_ops,
+    .validate = example_validate,
 };

@@ -9,8 +9,9 @@
  * plugin with a message naming the file otherwise.
  *
  * Lifecycle: the core parses the plugin's YAML block against `options`
- * (unknown keys and bad values are config errors with line numbers), fills a
- * zeroed struct of `config_size` bytes, calls create(), then health() and the
+ * (unknown keys and values of the wrong type are config errors with line
+ * numbers), fills a zeroed struct of `config_size` bytes, calls validate() if
+ * the plugin has one, then create(), then health() and the
  * kind's operations from any thread, and destroy() once at shutdown. The
  * config struct and every string in it stay valid until destroy() returns.
  *
@@ -388,7 +389,12 @@ struct fs_plugin {
     int (*create)(const struct fs_host *host, const void *config, void **ctx,
                   char *err, size_t errlen);
     void (*destroy)(void *ctx);
-    /* FS_OK when the backend answers; otherwise a short reason in detail. */
+    /* FS_OK when the backend answers; otherwise a short reason in detail,
+     * starting with the address used and never a password ("redis
+     * 10.0.0.6:6379: connect: Connection refused"). The core calls it once
+     * right after create() and names the plugin with this detail when the
+     * backend does not answer, so it should wait no longer than the
+     * plugin's connect timeout. */
     enum fs_status (*health)(void *ctx, char *detail, size_t len);
 
     const struct fs_queue_ops *queue;          /* kind FS_PLUGIN_QUEUE */
@@ -399,7 +405,20 @@ struct fs_plugin {
      * the first reserved slot, so older descriptors read as NULL here. */
     const struct fs_claim_ops *claims;
 
-    void *reserved[7];  /* zero: room to grow without a new ABI version */
+    /* Optional: checks a filled config struct for bad values (ranges,
+     * enums, URL syntax) without any I/O: no connecting, no files. The core
+     * calls it from --check-config and before create(), so a mistake is
+     * reported with the file and line of the key instead of at start-up.
+     * Returns 0 if the values are good; otherwise non-zero, with *key set to
+     * the option's name (a string that lives as long as the plugin; NULL
+     * when no one key is to blame) and the reason in err. create() should
+     * call it too, so that one copy of each check exists. Took the second
+     * reserved slot, so older descriptors read as NULL here and are simply
+     * not validated before create(). */
+    int (*validate)(const void *config, const char **key, char *err,
+                    size_t errlen);
+
+    void *reserved[6];  /* zero: room to grow without a new ABI version */
 };
 
 #ifdef __cplusplus

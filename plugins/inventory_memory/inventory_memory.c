@@ -225,6 +225,19 @@ static struct inv_sale *inv_sale_new(const char *sale_id, int64_t inventory)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* The descriptor's validate: the plugin has no options, so every (empty)
+ * config is good. Set anyway, so that the loader's check is uniform and a
+ * future option gets its check here, not in create(). */
+static int inventory_memory_validate(const void *config, const char **key,
+                                     char *err, size_t errlen)
+{
+    (void)config;
+    (void)err;
+    (void)errlen;
+    *key = NULL;
+    return 0;
+}
+
 /* The plugin has no options; config may be NULL. */
 static int inventory_memory_create(const struct fs_host *host,
                                    const void *config, void **ctx, char *err,
@@ -792,4 +805,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .health = inventory_memory_health,
     .inventory = &inventory_memory_ops,
     .claims = &inventory_memory_claim_ops,
+    .validate = inventory_memory_validate,
 };

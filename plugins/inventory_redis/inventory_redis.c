@@ -306,42 +306,61 @@ static int64_t inv_now_ms(const struct inv_redis *inv)
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static int inv_check_range(const char *name, int64_t v, int64_t min,
-                           int64_t max, char *err, size_t errlen)
+                           int64_t max, const char **key, char *err,
+                           size_t errlen)
 {
     if (v >= min && v <= max)
         return 0;
+    *key = name;
     snprintf(err, errlen, "%s: %" PRId64 " is out of range (%" PRId64
              " to %" PRId64 ")", name, v, min, max);
     return -1;
 }
 
-static int inv_check_config(const struct inv_redis_config *cfg, char *err,
+static int inv_check_prefix(const char *prefix, const char **key, char *err,
                             size_t errlen)
 {
-    size_t len;
+    size_t len = prefix ? strlen(prefix) : 0;
 
+    if (len >= 1 && len <= INV_PREFIX_MAX &&
+        strcspn(prefix, "{} \t\r\n") == len)
+        return 0;
+    *key = "prefix";
+    snprintf(err, errlen,
+             "prefix: expected 1 to %d characters without braces or spaces, "
+             "got '%s'", INV_PREFIX_MAX, prefix ? prefix : "");
+    return -1;
+}
+
+/* The descriptor's validate, and create()'s first step: every value,
+ * the url's syntax included, without connecting. */
+static int inv_redis_validate(const void *config, const char **key, char *err,
+                              size_t errlen)
+{
+    const struct inv_redis_config *cfg = config ? config : &inv_redis_defaults;
+    struct redis_url url;
+
+    *key = NULL;
     if (cfg->tls) {
+        *key = "tls";
         snprintf(err, errlen,
                  "tls: not supported: this build uses hiredis 0.14, which has "
                  "no TLS (it came with hiredis 1.0); reach a TLS-only Redis "
                  "through a local tunnel such as stunnel");
         return -1;
     }
-    if (inv_check_range("pool_size", cfg->pool_size, 1, 1024, err, errlen) ||
+    if (inv_check_range("pool_size", cfg->pool_size, 1, 1024, key, err,
+                        errlen) ||
         inv_check_range("connect_timeout_ms", cfg->connect_timeout_ms, 1,
-                        600000, err, errlen) ||
+                        600000, key, err, errlen) ||
         inv_check_range("command_timeout_ms", cfg->command_timeout_ms, 1,
-                        600000, err, errlen) ||
+                        600000, key, err, errlen) ||
         inv_check_range("reconnect_max_ms", cfg->reconnect_max_ms, 1, 600000,
-                        err, errlen))
+                        key, err, errlen) ||
+        inv_check_prefix(cfg->prefix, key, err, errlen))
         return -1;
-    len = cfg->prefix ? strlen(cfg->prefix) : 0;
-    if (len < 1 || len > INV_PREFIX_MAX ||
-        strcspn(cfg->prefix, "{} \t\r\n") != len) {
-        snprintf(err, errlen,
-                 "prefix: expected 1 to %d characters without braces or "
-                 "spaces, got '%s'", INV_PREFIX_MAX,
-                 cfg->prefix ? cfg->prefix : "");
+    if (redis_url_parse(cfg->url, &url, err, errlen) != 0) {
+        *key = "url";
         return -1;
     }
     return 0;
@@ -366,9 +385,10 @@ static int inv_redis_create(const struct fs_host *host, const void *config,
     struct redis_pool_options po;
     struct inv_redis *inv = NULL;
     char detail[256];
+    const char *key;
 
     *ctx = NULL;
-    if (inv_check_config(cfg, err, errlen) != 0)
+    if (inv_redis_validate(cfg, &key, err, errlen) != 0)
         goto fail;
     inv = calloc(1, sizeof(*inv));
     if (!inv) {
@@ -850,4 +870,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .health = inv_redis_health,
     .inventory = &inv_redis_ops,
     .claims = &inv_redis_claim_ops,
+    .validate = inv_redis_validate,
 };

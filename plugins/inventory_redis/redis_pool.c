@@ -186,7 +186,7 @@ static redisContext *conn_open(struct redis_pool *p, struct redis_slot *s,
         goto fail;
     }
     if (c->err) {
-        snprintf(err, errlen, "connect %s:%d: %s", u->host, u->port, c->errstr);
+        snprintf(err, errlen, "connect: %s", c->errstr);
         goto fail;
     }
     if (redisSetTimeout(c, ms_to_tv(p->opt.command_timeout_ms)) != REDIS_OK) {
@@ -238,8 +238,9 @@ static enum fs_status slot_connect(struct redis_pool *p, struct redis_slot *s)
             p->backoff_ms = p->opt.reconnect_max_ms;
         p->retry_at_ms = mono_ms() + p->backoff_ms;
         if (!p->down || strcmp(err, p->last_error) != 0)
-            pool_log(p, FS_LOG_WARN, "%s; retrying with backoff up to %d ms",
-                     err, p->opt.reconnect_max_ms);
+            pool_log(p, FS_LOG_WARN, "redis %s:%d: %s; retrying with backoff "
+                     "up to %d ms", p->opt.url->host, p->opt.url->port, err,
+                     p->opt.reconnect_max_ms);
         p->down = 1;
         memcpy(p->last_error, err, sizeof(err));
     }
@@ -483,8 +484,10 @@ enum fs_status redis_pool_ping(struct redis_pool *p, char *detail, size_t len)
     st = pool_take(p, &s);
     if (st != FS_OK) {
         pthread_mutex_lock(&p->lock);
-        snprintf(detail, len, "%s", p->down ? p->last_error
-                                            : "every connection is busy");
+        /* The address first: health() is what a failed start names. */
+        snprintf(detail, len, "redis %s:%d: %s", p->opt.url->host,
+                 p->opt.url->port,
+                 p->down ? p->last_error : "every connection is busy");
         pthread_mutex_unlock(&p->lock);
         return st;
     }
@@ -493,7 +496,8 @@ enum fs_status redis_pool_ping(struct redis_pool *p, char *detail, size_t len)
         snprintf(detail, len, "redis %s:%d db %d answers PING",
                  p->opt.url->host, p->opt.url->port, p->opt.url->db);
     } else {
-        snprintf(detail, len, "PING: %s",
+        snprintf(detail, len, "redis %s:%d: PING: %s", p->opt.url->host,
+                 p->opt.url->port,
                  r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply")
                    : s->c->errstr);
         st = FS_UNAVAILABLE;

@@ -94,6 +94,22 @@ static int queue_memory_init_cond(pthread_cond_t *cond)
     return rc == 0 ? 0 : -1;
 }
 
+/* The descriptor's validate, and create()'s first step: no I/O. */
+static int queue_memory_validate(const void *config, const char **key,
+                                 char *err, size_t errlen)
+{
+    const struct queue_memory_config *cfg = config;
+    int64_t capacity = cfg ? cfg->capacity : 1000000;
+
+    *key = NULL;
+    if (capacity >= 1)
+        return 0;
+    *key = "capacity";
+    snprintf(err, errlen, "capacity must be at least 1, not %lld",
+             (long long)capacity);
+    return -1;
+}
+
 static int queue_memory_create(const struct fs_host *host, const void *config,
                                void **ctx, char *err, size_t errlen)
 {
@@ -102,13 +118,12 @@ static int queue_memory_create(const struct fs_host *host, const void *config,
     int64_t capacity = cfg ? cfg->capacity : 1000000;
     int mutex_ready = 0;
 
+    const char *key;
+
     (void)host;
     *ctx = NULL;
-    if (capacity < 1) {
-        snprintf(err, errlen, "capacity must be at least 1, not %lld",
-                 (long long)capacity);
+    if (queue_memory_validate(config, &key, err, errlen) != 0)
         goto fail;
-    }
     q = calloc(1, sizeof(*q));
     if (!q) {
         snprintf(err, errlen, "out of memory");
@@ -360,4 +375,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = queue_memory_destroy,
     .health = queue_memory_health,
     .queue = &queue_memory_ops,
+    .validate = queue_memory_validate,
 };

@@ -361,8 +361,8 @@ static amqp_connection_state_t rmq_open(struct rmq *q, const char *role,
         goto fail;
     rc = amqp_socket_open_noblock(s, q->info.host, q->info.port, &tv);
     if (rc != AMQP_STATUS_OK) {
-        snprintf(why, len, "%s:%d: %s", q->info.host, q->info.port,
-                 amqp_error_string2(rc));
+        /* No address here: health() and the log line put it first. */
+        snprintf(why, len, "connect: %s", amqp_error_string2(rc));
         goto fail;
     }
     /* Bounds every RPC below and the depth() declare later. */
@@ -502,7 +502,8 @@ static void rmq_pub_connect(struct rmq *q)
     pthread_mutex_lock(&q->pub.lock);
     if (!conn) {
         if (strcmp(why, q->pub.reason) != 0)
-            q->host->log(FS_LOG_WARN, RMQ_NAME, "cannot connect: %s", why);
+            q->host->log(FS_LOG_WARN, RMQ_NAME, "amqp %s:%d: %s", q->info.host,
+                         q->info.port, why);
         snprintf(q->pub.reason, sizeof(q->pub.reason), "%s", why);
     } else {
         q->host->log(FS_LOG_INFO, RMQ_NAME, "publisher connected to %s:%d, "
@@ -1159,31 +1160,81 @@ static enum fs_status rmq_nack(void *ctx, uint64_t tag, int requeue)
 
 /* ---- create, destroy, health ---------------------------------------------- */
 
-static int rmq_check_config(const struct rmq_config *c, char *err,
-                            size_t errlen)
+/* 0 if min <= v <= max; else names the option in *key and err. */
+static int rmq_range(const char *name, int64_t v, int64_t min, int64_t max,
+                     const char **key, char *err, size_t errlen)
+{
+    if (v >= min && v <= max)
+        return 0;
+    *key = name;
+    snprintf(err, errlen, "%s must be %lld to %lld, not %lld", name,
+             (long long)min, (long long)max, (long long)v);
+    return -1;
+}
+
+/* Ranges and pairs; on failure *key names the option. */
+static int rmq_check_values(const struct rmq_config *c, const char **key,
+                            char *err, size_t errlen)
 {
     if (!c || !c->url || !c->queue || !c->tls_ca || !c->tls_cert ||
-        !c->tls_key)
+        !c->tls_key) {
         snprintf(err, errlen, "missing configuration");
-    else if (!c->queue[0] || strlen(c->queue) > 255)
+        return -1;
+    }
+    if (!c->queue[0] || strlen(c->queue) > 255) {
+        *key = "queue";
         snprintf(err, errlen, "queue must be 1 to 255 bytes");
-    else if (c->prefetch < 1 || c->prefetch > 65535)
-        snprintf(err, errlen, "prefetch must be 1 to 65535, not %lld",
-                 (long long)c->prefetch);
-    else if (c->confirm_window < 1 || c->confirm_window > 65535)
-        snprintf(err, errlen, "confirm_window must be 1 to 65535, not %lld",
-                 (long long)c->confirm_window);
-    else if (c->publish_timeout_ms < 1 || c->publish_timeout_ms > 3600000)
-        snprintf(err, errlen, "publish_timeout_ms must be 1 to 3600000, not "
-                 "%lld", (long long)c->publish_timeout_ms);
-    else if (c->heartbeat_s < 0 || c->heartbeat_s > 65535)
-        snprintf(err, errlen, "heartbeat_s must be 0 to 65535, not %lld",
-                 (long long)c->heartbeat_s);
-    else if (!c->tls_cert[0] != !c->tls_key[0])
+        return -1;
+    }
+    if (rmq_range("prefetch", c->prefetch, 1, 65535, key, err, errlen) ||
+        rmq_range("confirm_window", c->confirm_window, 1, 65535, key, err,
+                  errlen) ||
+        rmq_range("publish_timeout_ms", c->publish_timeout_ms, 1, 3600000,
+                  key, err, errlen) ||
+        rmq_range("heartbeat_s", c->heartbeat_s, 0, 65535, key, err, errlen))
+        return -1;
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        *key = c->tls_cert[0] ? "tls_cert" : "tls_key";
         snprintf(err, errlen, "tls_cert and tls_key go together");
-    else
-        return 0;
-    return -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* The url's syntax, on a scratch copy (amqp_parse_url writes into it). The
+ * url is not echoed: it may hold a password. */
+static int rmq_check_url(const char *url, char *err, size_t errlen)
+{
+    struct amqp_connection_info info;
+    char *copy = strdup(url);
+    int rc;
+
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = amqp_parse_url(copy, &info) == AMQP_STATUS_OK ? 0 : -1;
+    free(copy);
+    if (rc != 0)
+        snprintf(err, errlen, "url: expected amqp://user:password@host:port/"
+                 "vhost or amqps://...");
+    return rc;
+}
+
+/* The descriptor's validate, and create()'s first step: no connecting. */
+static int rmq_validate(const void *config, const char **key, char *err,
+                        size_t errlen)
+{
+    const struct rmq_config *c = config;
+
+    *key = NULL;
+    if (rmq_check_values(c, key, err, errlen) != 0)
+        return -1;
+    if (rmq_check_url(c->url, err, errlen) != 0) {
+        *key = "url";
+        return -1;
+    }
+    return 0;
 }
 
 static int rmq_parse_url(struct rmq *q, char *err, size_t errlen)
@@ -1194,9 +1245,10 @@ static int rmq_parse_url(struct rmq *q, char *err, size_t errlen)
         return -1;
     }
     amqp_default_connection_info(&q->info);
+    /* rmq_validate() checked the syntax already. */
     if (amqp_parse_url(q->url_copy, &q->info) != AMQP_STATUS_OK) {
-        snprintf(err, errlen, "url '%s' is not amqp://user:password@host:port/"
-                 "vhost", q->cfg.url);
+        snprintf(err, errlen, "url: expected amqp://user:password@host:port/"
+                 "vhost or amqps://...");
         return -1;
     }
     q->tls = q->cfg.tls || q->info.ssl;
@@ -1241,9 +1293,10 @@ static int rmq_create(const struct fs_host *host, const void *config,
     const struct rmq_config *cfg = config;
     struct rmq *q = NULL;
     int locks = 0;
+    const char *key;
 
     *ctx = NULL;
-    if (rmq_check_config(cfg, err, errlen) != 0)
+    if (rmq_validate(cfg, &key, err, errlen) != 0)
         goto fail;
     q = rmq_alloc(host, cfg, err, errlen);
     if (!q || rmq_parse_url(q, err, errlen) != 0)
@@ -1308,16 +1361,18 @@ static enum fs_status rmq_health(void *ctx, char *detail, size_t len)
 {
     struct rmq *q = ctx;
     enum fs_status st = FS_OK;
-    char buf[2 * RMQ_REASON_MAX + 64];
+    char buf[2 * RMQ_REASON_MAX + 320];  /* + "amqp HOST:PORT: " */
 
     pthread_mutex_lock(&q->pub.lock);
     if (!q->pub.up || q->pub.blocked) {
         st = FS_UNAVAILABLE;
-        snprintf(buf, sizeof(buf), "publisher: %s",
-                 q->pub.reason[0] ? q->pub.reason : "connecting");
+        /* The address first: health() is what a failed start names. */
+        snprintf(buf, sizeof(buf), "amqp %s:%d: publisher: %s", q->info.host,
+                 q->info.port, q->pub.reason[0] ? q->pub.reason : "connecting");
     } else if (q->pub.cons_reason[0]) {
         st = FS_UNAVAILABLE;
-        snprintf(buf, sizeof(buf), "consumer: %s", q->pub.cons_reason);
+        snprintf(buf, sizeof(buf), "amqp %s:%d: consumer: %s", q->info.host,
+                 q->info.port, q->pub.cons_reason);
     } else {
         snprintf(buf, sizeof(buf), "%s:%d queue %s", q->info.host,
                  q->info.port, q->cfg.queue);
@@ -1351,4 +1406,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = rmq_destroy,
     .health = rmq_health,
     .queue = &rmq_ops,
+    .validate = rmq_validate,
 };

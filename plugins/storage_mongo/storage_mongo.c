@@ -128,6 +128,16 @@ struct fs_mongo {
     pthread_mutex_t index_lock;
     int lock_ready;
     _Atomic int64_t last_seq;
+    /* "mongodb HOST:PORT[,HOST:PORT...]": the servers health() names,
+     * without the uri's user and password. */
+    char where[256];
+    /* Why the first contact in create() found no server, and until when
+     * (monotonic ms) health() answers that instead of waiting out another
+     * server selection: the core probes right after create(), and a start
+     * against a server that is down should fail within one timeout_ms,
+     * not two. */
+    char first_error[512];
+    int64_t first_error_until_ms;
 };
 
 /* A client popped from the pool and the collection on it. */
@@ -916,6 +926,14 @@ fail:
     return status;
 }
 
+static int64_t fs_mongo_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static enum fs_status fs_mongo_health(void *ctx, char *detail, size_t len)
 {
     struct fs_mongo *m = ctx;
@@ -926,17 +944,26 @@ static enum fs_status fs_mongo_health(void *ctx, char *detail, size_t len)
 
     if (!m)
         goto fail;
-    status = fs_mongo_acquire(m, &c);
-    if (status != FS_OK) {
-        fs_mongo_errf(detail, len, "no free connection");
+    status = FS_UNAVAILABLE;
+    if (m->first_error[0] && fs_mongo_mono_ms() < m->first_error_until_ms) {
+        fs_mongo_errf(detail, len, "%s: %s", m->where, m->first_error);
         goto fail;
     }
+    status = fs_mongo_acquire(m, &c);
+    if (status != FS_OK) {
+        fs_mongo_errf(detail, len, "%s: no free connection", m->where);
+        goto fail;
+    }
+    /* Waits at most the uri's serverSelectionTimeoutMS (timeout_ms unless
+     * the uri sets it), so a start-up probe is bounded by it. */
     if (!mongoc_client_command_simple(c.client, "admin", ping, NULL, NULL,
                                       &error)) {
         status = fs_mongo_failed(m, "health", NULL, &error);
         if (status == FS_ERROR)
             status = FS_UNAVAILABLE;  /* it answered, but not as it should */
-        fs_mongo_errf(detail, len, "%s", error.message);
+        fs_mongo_errf(detail, len, "%s: %s", m->where, error.message);
+    } else {
+        fs_mongo_errf(detail, len, "%s answers", m->where);
     }
 fail:
     fs_mongo_release(m, &c);
@@ -948,23 +975,33 @@ fail:
 
 /* "majority" or a member count; w: 0 is refused, since an unacknowledged
  * write could neither be durable nor report a duplicate. */
+static int fs_mongo_parse_w(const char *w, long *n, char *err, size_t errlen)
+{
+    char *end = NULL;
+
+    *n = 0;  /* majority */
+    if (strcasecmp(w, "majority") == 0)
+        return 0;
+    *n = strtol(w, &end, 10);
+    if (*w && !*end && *n >= 1 && *n <= FS_MONGO_MAX_W)
+        return 0;
+    fs_mongo_errf(err, errlen, "write_concern must be majority or a number "
+                  "from 1 to %d, not %s", FS_MONGO_MAX_W, w);
+    return -1;
+}
+
 static int fs_mongo_write_concern(struct fs_mongo *m, const char *w,
                                   int journal, int timeout_ms, char *err,
                                   size_t errlen)
 {
-    char *end = NULL;
     long n;
 
     m->wc = mongoc_write_concern_new();
-    if (strcasecmp(w, "majority") == 0) {
+    if (fs_mongo_parse_w(w, &n, err, errlen) != 0)
+        return -1;
+    if (n == 0) {
         mongoc_write_concern_set_wmajority(m->wc, timeout_ms);
     } else {
-        n = strtol(w, &end, 10);
-        if (!*w || *end || n < 1 || n > FS_MONGO_MAX_W) {
-            fs_mongo_errf(err, errlen, "write_concern must be majority or a "
-                          "number from 1 to %d, not %s", FS_MONGO_MAX_W, w);
-            return -1;
-        }
         mongoc_write_concern_set_w(m->wc, (int32_t)n);
         mongoc_write_concern_set_wtimeout_int64(m->wc, timeout_ms);
     }
@@ -984,6 +1021,19 @@ static void fs_mongo_uri_default(mongoc_uri_t *uri, const char *option,
         mongoc_uri_set_option_as_int32(uri, option, value);
 }
 
+/* m->where from the uri's hosts (or its SRV name): never its password. */
+static void fs_mongo_where(struct fs_mongo *m, const mongoc_uri_t *uri)
+{
+    const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri);
+    const char *srv = mongoc_uri_get_srv_hostname(uri);
+    size_t used = (size_t)snprintf(m->where, sizeof(m->where), "mongodb %s",
+                                   h || !srv ? "" : srv);
+
+    for (; h && used < sizeof(m->where); h = h->next)
+        used += (size_t)snprintf(m->where + used, sizeof(m->where) - used,
+                                 "%s%s", used > 8 ? "," : "", h->host_and_port);
+}
+
 static int fs_mongo_open_pool(struct fs_mongo *m, const char *uri_text,
                               int pool_size, int timeout_ms, char *err,
                               size_t errlen)
@@ -996,6 +1046,7 @@ static int fs_mongo_open_pool(struct fs_mongo *m, const char *uri_text,
         fs_mongo_errf(err, errlen, "uri: %s", error.message);
         goto fail;
     }
+    fs_mongo_where(m, uri);
     fs_mongo_uri_default(uri, MONGOC_URI_MAXPOOLSIZE, pool_size);
     fs_mongo_uri_default(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
     fs_mongo_uri_default(uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
@@ -1015,29 +1066,63 @@ fail:
     return -1;
 }
 
-static int fs_mongo_settings(const struct fs_mongo_config *cfg, int *pool_size,
-                             int *timeout_ms, char *err, size_t errlen)
+/* The uri's syntax: mongoc_uri_new_with_error() parses and resolves
+ * nothing (a mongodb+srv:// name is looked up only by the client pool). */
+static int fs_mongo_check_uri(const char *text, char *err, size_t errlen)
 {
+    bson_error_t error;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(text, &error);
+
+    if (!uri) {
+        fs_mongo_errf(err, errlen, "uri: %s", error.message);
+        return -1;
+    }
+    mongoc_uri_destroy(uri);
+    return 0;
+}
+
+/* The descriptor's validate, and create()'s first step: every value, the
+ * uri's syntax included, without connecting. *key names the option. */
+static int fs_mongo_validate(const void *config, const char **key, char *err,
+                             size_t errlen)
+{
+    static const struct fs_mongo_config zero;
+    const struct fs_mongo_config *cfg = config ? config : &zero;
+    long w;
+
+    *key = NULL;
     if (cfg->pool_size < 0 || cfg->pool_size > FS_MONGO_MAX_POOL) {
-        fs_mongo_errf(err, errlen, "pool_size must be 0 to %d",
-                      FS_MONGO_MAX_POOL);
-        return -1;
-    }
-    if (cfg->timeout_ms < 0 || cfg->timeout_ms > FS_MONGO_MAX_TIMEOUT_MS) {
-        fs_mongo_errf(err, errlen, "timeout_ms must be 0 to %d",
-                      FS_MONGO_MAX_TIMEOUT_MS);
-        return -1;
-    }
-    if ((cfg->database && !*cfg->database) ||
-        (cfg->collection && !*cfg->collection)) {
+        *key = "pool_size";
+        fs_mongo_errf(err, errlen, "pool_size must be 0 to %d, not %lld",
+                      FS_MONGO_MAX_POOL, (long long)cfg->pool_size);
+    } else if (cfg->timeout_ms < 0 ||
+               cfg->timeout_ms > FS_MONGO_MAX_TIMEOUT_MS) {
+        *key = "timeout_ms";
+        fs_mongo_errf(err, errlen, "timeout_ms must be 0 to %d, not %lld",
+                      FS_MONGO_MAX_TIMEOUT_MS, (long long)cfg->timeout_ms);
+    } else if ((cfg->database && !*cfg->database) ||
+               (cfg->collection && !*cfg->collection)) {
+        *key = cfg->database && !*cfg->database ? "database" : "collection";
         fs_mongo_errf(err, errlen, "database and collection must not be "
                       "empty");
-        return -1;
+    } else if (fs_mongo_parse_w(cfg->write_concern ? cfg->write_concern
+                                                   : "majority",
+                                &w, err, errlen) != 0) {
+        *key = "write_concern";
+    } else if (fs_mongo_check_uri(cfg->uri ? cfg->uri : FS_MONGO_DEFAULT_URI,
+                                  err, errlen) != 0) {
+        *key = "uri";
     }
+    return *key ? -1 : 0;
+}
+
+/* The values after fs_mongo_validate(); a zero takes the default. */
+static void fs_mongo_settings(const struct fs_mongo_config *cfg,
+                              int *pool_size, int *timeout_ms)
+{
     *pool_size = cfg->pool_size ? (int)cfg->pool_size : FS_MONGO_DEFAULT_POOL;
     *timeout_ms =
         cfg->timeout_ms ? (int)cfg->timeout_ms : FS_MONGO_DEFAULT_TIMEOUT_MS;
-    return 0;
 }
 
 static void fs_mongo_free(struct fs_mongo *m)
@@ -1057,7 +1142,8 @@ static void fs_mongo_free(struct fs_mongo *m)
  * is not a failure (health() reports it and the first write retries), but
  * one that refuses the indexes (say, a conflicting index of the same name)
  * is. */
-static int fs_mongo_first_contact(struct fs_mongo *m, char *err, size_t errlen)
+static int fs_mongo_first_contact(struct fs_mongo *m, int timeout_ms,
+                                  char *err, size_t errlen)
 {
     struct fs_mongo_conn c = {0};
     bson_error_t error = {0};
@@ -1074,8 +1160,14 @@ static int fs_mongo_first_contact(struct fs_mongo *m, char *err, size_t errlen)
                       m->database, m->collection, error.message);
         return -1;
     }
-    if (status != FS_OK)
-        fs_mongo_log(m, FS_LOG_WARN, "server not reachable yet; will retry");
+    if (status != FS_OK) {
+        fs_mongo_log(m, FS_LOG_WARN, "%s: not reachable yet: %s; will retry",
+                     m->where, error.message[0] ? error.message
+                                                : "no connection in time");
+        snprintf(m->first_error, sizeof(m->first_error), "%s",
+                 error.message[0] ? error.message : "no connection in time");
+        m->first_error_until_ms = fs_mongo_mono_ms() + timeout_ms;
+    }
     return 0;
 }
 
@@ -1086,6 +1178,7 @@ static int fs_mongo_create(const struct fs_host *host, const void *config,
     const struct fs_mongo_config *cfg = config ? config : &zero;
     struct fs_mongo *m = NULL;
     int pool_size, timeout_ms;
+    const char *key;
 
     if (!ctx) {
         fs_mongo_errf(err, errlen, "no context pointer");
@@ -1104,14 +1197,16 @@ static int fs_mongo_create(const struct fs_host *host, const void *config,
     }
     m->database = cfg->database ? cfg->database : FS_MONGO_DEFAULT_DB;
     m->collection = cfg->collection ? cfg->collection : FS_MONGO_DEFAULT_COLL;
-    if (fs_mongo_settings(cfg, &pool_size, &timeout_ms, err, errlen) != 0 ||
-        fs_mongo_write_concern(m, cfg->write_concern ? cfg->write_concern
+    if (fs_mongo_validate(cfg, &key, err, errlen) != 0)
+        goto fail;
+    fs_mongo_settings(cfg, &pool_size, &timeout_ms);
+    if (fs_mongo_write_concern(m, cfg->write_concern ? cfg->write_concern
                                                      : "majority",
                                cfg == &zero ? 1 : cfg->journal, timeout_ms,
                                err, errlen) != 0 ||
         fs_mongo_open_pool(m, cfg->uri ? cfg->uri : FS_MONGO_DEFAULT_URI,
                            pool_size, timeout_ms, err, errlen) != 0 ||
-        fs_mongo_first_contact(m, err, errlen) != 0)
+        fs_mongo_first_contact(m, timeout_ms, err, errlen) != 0)
         goto fail;
     fs_mongo_log(m, FS_LOG_INFO, "%s.%s (pool %d, timeout %d ms)", m->database,
                  m->collection, pool_size, timeout_ms);
@@ -1149,4 +1244,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = fs_mongo_destroy,
     .health = fs_mongo_health,
     .storage = &fs_mongo_ops,
+    .validate = fs_mongo_validate,
 };

@@ -1046,31 +1046,55 @@ static enum fs_status fs_sqlite_health(void *ctx, char *detail, size_t len)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
+/* Checks the values without touching the disk (the descriptor's
+ * validate, and the first step of create()); a zeroed field is the default.
+ * On failure *key names the option. */
+static int fs_sqlite_validate(const void *config, const char **key, char *err,
+                              size_t errlen)
+{
+    static const struct fs_sqlite_config zero;
+    const struct fs_sqlite_config *cfg = config ? config : &zero;
+    const char *path = cfg->path ? cfg->path : FS_SQLITE_DEFAULT_PATH;
+    const char *sync = cfg->synchronous ? cfg->synchronous : "full";
+
+    *key = NULL;
+    if (cfg->busy_timeout_ms < 0 ||
+        cfg->busy_timeout_ms > FS_SQLITE_MAX_BUSY_MS) {
+        *key = "busy_timeout_ms";
+        fs_sqlite_errf(err, errlen, "busy_timeout_ms must be 0 to %d, not %lld",
+                       FS_SQLITE_MAX_BUSY_MS, (long long)cfg->busy_timeout_ms);
+    } else if (cfg->batch_max < 0 || cfg->batch_max > FS_SQLITE_MAX_BATCH) {
+        *key = "batch_max";
+        fs_sqlite_errf(err, errlen, "batch_max must be 0 to %d, not %lld",
+                       FS_SQLITE_MAX_BATCH, (long long)cfg->batch_max);
+    } else if (cfg->readers < 0 || cfg->readers > FS_SQLITE_MAX_READERS) {
+        *key = "readers";
+        fs_sqlite_errf(err, errlen, "readers must be 0 to %d, not %lld",
+                       FS_SQLITE_MAX_READERS, (long long)cfg->readers);
+    } else if (!*path || strcmp(path, ":memory:") == 0) {
+        *key = "path";
+        fs_sqlite_errf(err, errlen, "path must name a file");
+    } else if (strcasecmp(sync, "full") != 0 &&
+               strcasecmp(sync, "normal") != 0) {
+        *key = "synchronous";
+        fs_sqlite_errf(err, errlen, "synchronous must be full or normal, not %s",
+                       sync);
+    }
+    return *key ? -1 : 0;
+}
+
 /* Reads the config; a zeroed field takes its default. */
 static int fs_sqlite_settings(struct fs_sqlite *s,
                               const struct fs_sqlite_config *cfg, char *err,
                               size_t errlen)
 {
     static const struct fs_sqlite_config zero;
+    const char *key;
 
+    if (fs_sqlite_validate(cfg, &key, err, errlen) != 0)
+        return -1;
     if (!cfg)
         cfg = &zero;
-    if (cfg->busy_timeout_ms < 0 ||
-        cfg->busy_timeout_ms > FS_SQLITE_MAX_BUSY_MS) {
-        fs_sqlite_errf(err, errlen, "busy_timeout_ms must be 0 to %d",
-                       FS_SQLITE_MAX_BUSY_MS);
-        return -1;
-    }
-    if (cfg->batch_max < 0 || cfg->batch_max > FS_SQLITE_MAX_BATCH) {
-        fs_sqlite_errf(err, errlen, "batch_max must be 0 to %d",
-                       FS_SQLITE_MAX_BATCH);
-        return -1;
-    }
-    if (cfg->readers < 0 || cfg->readers > FS_SQLITE_MAX_READERS) {
-        fs_sqlite_errf(err, errlen, "readers must be 0 to %d",
-                       FS_SQLITE_MAX_READERS);
-        return -1;
-    }
     s->path = cfg->path ? cfg->path : FS_SQLITE_DEFAULT_PATH;
     s->synchronous = cfg->synchronous ? cfg->synchronous : "full";
     s->busy_timeout_ms = cfg->busy_timeout_ms ? (int)cfg->busy_timeout_ms
@@ -1078,17 +1102,6 @@ static int fs_sqlite_settings(struct fs_sqlite *s,
     s->batch_max =
         cfg->batch_max ? (int)cfg->batch_max : FS_SQLITE_DEFAULT_BATCH;
     s->nreaders = cfg->readers ? (int)cfg->readers : FS_SQLITE_DEFAULT_READERS;
-    if (!*s->path || strcmp(s->path, ":memory:") == 0) {
-        fs_sqlite_errf(err, errlen, "path must name a file");
-        return -1;
-    }
-    if (strcasecmp(s->synchronous, "full") != 0 &&
-        strcasecmp(s->synchronous, "normal") != 0) {
-        fs_sqlite_errf(err, errlen,
-                       "synchronous must be full or normal, not %s",
-                       s->synchronous);
-        return -1;
-    }
     return 0;
 }
 
@@ -1222,4 +1235,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .destroy = fs_sqlite_destroy,
     .health = fs_sqlite_health,
     .storage = &fs_sqlite_ops,
+    .validate = fs_sqlite_validate,
 };

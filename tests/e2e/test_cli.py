@@ -167,6 +167,110 @@ class Cli(harness.DaemonTestCase):
                       "(install libmongoc-dev, then configure --with-mongo)" % line, err)
         note("storage mongo on an embedded-only build -> %r" % err.strip()[:120])
 
+    def plugin_config(self, name, plugins):
+        """A config whose plugin blocks are `plugins` (kind -> lines under
+        it, the first `name: ...`), each key on a line of its own: (path,
+        {key: line})."""
+        lines = ['listen: "127.0.0.1:18080"',
+                 "auth: { jwt_secret: %s }" % harness.yaml_scalar(SECRET),
+                 "plugins:"]
+        lines_of = {}
+        for kind in ("queue", "inventory", "storage"):
+            lines.append("  %s:" % kind)
+            for text in plugins.get(kind, ("name: memory" if kind != "storage"
+                                           else "name: sqlite",)):
+                lines.append("    " + text)
+                lines_of[text.split(":")[0]] = len(lines)
+        lines += ["sales:", "  - { id: launch, inventory: 10 }"]
+        path = os.path.join(self.tmp, name + ".yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path, lines_of
+
+    def need_plugins(self, *files):
+        missing = [f for f in files
+                   if not os.path.exists(os.path.join(harness.PLUGIN_DIR, f))]
+        if missing:
+            self.skipTest("this build lacks %s (configure --with-redis "
+                          "--with-rabbitmq --with-mongo)" % ", ".join(missing))
+
+    def listener(self):
+        """A socket that listens but never accepts: a plugin that connected
+        would leave a connection in its backlog."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind((harness.HOST, 0))
+        s.listen(16)
+        s.setblocking(False)
+        return s, "%s:%d" % (harness.HOST, s.getsockname()[1])
+
+    def assert_nothing_connected(self, sock):
+        try:
+            conn, peer = sock.accept()
+        except BlockingIOError:
+            return
+        conn.close()
+        self.fail("--check-config connected to %s:%d" % sock.getsockname())
+
+    def test_check_config_checks_each_plugins_values_with_file_and_line(self):
+        self.need_plugins("inventory_redis.so", "queue_rabbitmq.so", "storage_mongo.so")
+        sock, addr = self.listener()
+        cases = [
+            # (name, kind, block lines, the key to blame, message)
+            ("sqlite-synchronous", "storage",
+             ("name: sqlite", "path: data/b.db", "synchronous: fulll"), "synchronous",
+             "plugins.storage.sqlite: synchronous must be full or normal, not fulll"),
+            ("redis-url", "inventory",
+             ("name: redis", "url: http://%s" % addr), "url",
+             "plugins.inventory.redis: url: expected "
+             "redis://[user:password@]host[:port][/db]"),
+            ("redis-pool", "inventory",
+             ("name: redis", "url: redis://%s" % addr, "pool_size: 0"), "pool_size",
+             "plugins.inventory.redis: pool_size: 0 is out of range (1 to 1024)"),
+            ("rabbitmq-url", "queue",
+             ("name: rabbitmq", "url: http://guest:s3cr3t@%s/" % addr), "url",
+             "plugins.queue.rabbitmq: url: expected "
+             "amqp://user:password@host:port/vhost or amqps://..."),
+            ("rabbitmq-prefetch", "queue",
+             ("name: rabbitmq", "url: amqp://%s/" % addr, "prefetch: 70000"), "prefetch",
+             "plugins.queue.rabbitmq: prefetch must be 1 to 65535, not 70000"),
+            ("mongo-pool", "storage",
+             ("name: mongo", "uri: mongodb://%s" % addr, "pool_size: 5000"), "pool_size",
+             "plugins.storage.mongo: pool_size must be 0 to 1024, not 5000"),
+            ("mongo-uri", "storage",
+             ("name: mongo", "uri: mysql://%s" % addr), "uri",
+             "plugins.storage.mongo: uri: "),
+        ]
+        for name, kind, block, key, message in cases:
+            with self.subTest(name):
+                path, lines_of = self.plugin_config(name, {kind: block})
+                started = time.monotonic()
+                rc, out, err = self.cli("--check-config", path,
+                                        "--plugin-dir", harness.PLUGIN_DIR)
+                self.assertEqual(rc, 1, "%s: exit %d, %r" % (name, rc, out + err))
+                self.assertIn("flashsaled: %s:%d: %s" % (path, lines_of[key], message),
+                              err)
+                self.assertNotIn("s3cr3t", err, "the url's password is echoed")
+                self.assertNotIn("configuration is valid", out)
+                self.assert_nothing_connected(sock)
+                note("%-18s -> %.2f s, %r" % (name, time.monotonic() - started,
+                                             err.strip()[len("flashsaled: ") + len(path):][:90]))
+
+    def test_check_config_of_good_plugin_values_connects_to_nothing(self):
+        self.need_plugins("inventory_redis.so", "queue_rabbitmq.so", "storage_mongo.so")
+        sock, addr = self.listener()
+        path, _ = self.plugin_config("good-real", {
+            "queue": ("name: rabbitmq", "url: amqp://guest:guest@%s/" % addr, "prefetch: 10"),
+            "inventory": ("name: redis", "url: redis://%s/2" % addr, "pool_size: 4"),
+            "storage": ("name: mongo", "uri: mongodb://%s" % addr, "write_concern: 1"),
+        })
+        rc, out, err = self.cli("--check-config", path, "--plugin-dir", harness.PLUGIN_DIR)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("configuration is valid", out)
+        self.assert_nothing_connected(sock)
+        note("rabbitmq, redis and mongo at %s (listening, never accepting) -> valid, "
+             "no connection in its backlog" % addr)
+
     def test_check_config_reports_yaml_syntax_errors_with_a_line(self):
         path = os.path.join(self.tmp, "syntax.yaml")
         with open(path, "w") as f:
@@ -232,6 +336,60 @@ class Cli(harness.DaemonTestCase):
         lines = p.stderr.decode(errors="replace").strip().splitlines()
         why = [l for l in lines if re.search(r"error|bind|listen|port|in use", l, re.I)] or lines
         note("listen on a busy port -> exit %d, %r" % (p.returncode, why[0][:120]))
+
+    def test_an_unreachable_storage_fails_the_start_within_its_timeout_naming_it(self):
+        self.need_plugins("storage_mongo.so")
+        port = harness.free_port()  # closed again: nothing listens there
+        timeout_ms = 2000
+        path = os.path.join(self.tmp, "no-mongo.yaml")
+        with open(path, "w") as f:
+            f.write(harness.render_config(harness.free_port(), [harness.LAUNCH, harness.SHORT],
+                                          plugin_lines=(
+                "  queue: { name: memory }",
+                "  inventory: { name: memory }",
+                "  storage: { name: mongo, uri: \"mongodb://fsuser:hunter2@%s:%d/\", "
+                "timeout_ms: %d }" % (harness.HOST, port, timeout_ms))))
+        started = time.monotonic()
+        # One server selection (timeout_ms) and no more: not one per sale
+        # and one more for the re-queue, as before.
+        bound = harness.scaled(2 * timeout_ms / 1000.0)
+        try:
+            p = subprocess.run([harness.DAEMON, "--config", path], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=harness.scaled(60), cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            self.fail("the daemon kept running without its storage")
+        secs = time.monotonic() - started
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 1, err)
+        self.assertLess(secs, bound, "gave up after %.1f s, not within about one "
+                        "timeout_ms (%d ms):\n%s" % (secs, timeout_ms, err))
+        last = err.strip().splitlines()[-1]
+        self.assertIn("error storage plugin 'mongo' does not answer: mongodb %s:%d: "
+                      % (harness.HOST, port), last)
+        self.assertNotIn("hunter2", err, "the uri's password is in the log")
+        note("storage mongo on closed port %d -> exit 1 in %.2f s (timeout_ms %d): %r"
+             % (port, secs, timeout_ms, last[25:160]))
+
+    def test_an_unreachable_queue_or_inventory_is_named_and_the_start_goes_on(self):
+        self.need_plugins("inventory_redis.so", "queue_rabbitmq.so")
+        port = harness.free_port()  # closed again: nothing listens there
+        d = self.start_daemon([harness.LAUNCH], plugin_lines=(
+            "  queue: { name: rabbitmq, url: \"amqp://guest:s3cr3t@%s:%d/\" }"
+            % (harness.HOST, port),
+            "  inventory: { name: redis, url: \"redis://:s3cr3t@%s:%d/\" }"
+            % (harness.HOST, port),
+            "  storage: { name: sqlite, path: data/bookings.db }"))
+        r = self.client(d).request("GET", "/readyz")
+        self.assertEqual(r.status, 503, r)
+        log = d.full_log()
+        for kind, name, scheme in (("inventory", "redis", "redis"),
+                                   ("queue", "rabbitmq", "amqp")):
+            self.assertIn("warn  %s plugin '%s' does not answer yet: %s %s:%d: "
+                          % (kind, name, scheme, harness.HOST, port), log)
+        self.assertNotIn("s3cr3t", log, "a url's password is in the log")
+        note("redis and rabbitmq on closed port %d -> started, each named with its "
+             "address in a warning, /readyz 503" % port)
 
 
 if __name__ == "__main__":

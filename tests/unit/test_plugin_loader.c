@@ -189,6 +189,31 @@ static void test_loader_reports_an_unknown_plugin_key_with_its_line(void **state
     fs_plugin_close(&b);
 }
 
+/* A value of the right type but out of range: the plugin's validate()
+ * blames the key, the loader adds the file and the key's own line, and
+ * nothing is started (--check-config stops here). */
+static void test_loader_reports_a_bad_plugin_value_with_its_line(void **state)
+{
+    struct fs_backend b;
+    struct fs_config_kv kv = {.key = "capacity", .value = "0", .line = 7};
+    struct fs_plugin_config block = {.name = "memory", .line = 6, .kv = &kv,
+                                     .n_kv = 1};
+    struct fs_config cfg;
+    char err[1024] = "";
+    (void)state;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = "/etc/flashsaled/flashsaled.yaml";
+    cfg.dir = "/etc/flashsaled";
+    assert_int_equal(fs_plugin_open(&b, getenv("FS_PLUGIN_DIR"), FS_PLUGIN_QUEUE,
+                                    "memory", err, sizeof(err)), 0);
+    assert_int_equal(fs_plugin_configure(&b, &block, &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "/etc/flashsaled/flashsaled.yaml:7: plugins.queue."
+                             "memory: capacity must be at least 1, not 0");
+    assert_null(b.ctx);
+    fs_plugin_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_loader_refuses_a_plugin_under_another_name),
         cmocka_unit_test(test_loader_refuses_a_name_with_a_path),
         cmocka_unit_test(test_loader_reports_an_unknown_plugin_key_with_its_line),
+        cmocka_unit_test(test_loader_reports_a_bad_plugin_value_with_its_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
