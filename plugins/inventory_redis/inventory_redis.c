@@ -571,23 +571,31 @@ static enum fs_status inv_redis_reserve(void *ctx, const char *sale_id,
                     0, existing);
 }
 
-static enum fs_status inv_redis_confirm(void *ctx, const char *sale_id,
-                                        const char *booking_id, int64_t now_ms)
+/* confirm.lua and claim_to_hold.lua: one booking and one instant. */
+static enum fs_status inv_booking_at(void *ctx, enum inv_script script,
+                                     const char *sale_id,
+                                     const char *booking_id, int64_t at_ms)
 {
-    char now[INV_NUM_MAX];
-    const char *args[2] = {booking_id, now};
+    char at[INV_NUM_MAX];
+    const char *args[2] = {booking_id, at};
     redisReply *r = NULL;
     enum fs_status st;
 
     if (!inv_id_ok(sale_id) || !inv_id_ok(booking_id))
         return FS_INVALID;
-    snprintf(now, sizeof(now), "%" PRId64, now_ms);
-    st = inv_run(ctx, INV_CONFIRM, sale_id, args, 2, &r);
+    snprintf(at, sizeof(at), "%" PRId64, at_ms);
+    st = inv_run(ctx, script, sale_id, args, 2, &r);
     if (st == FS_OK)
         st = inv_status(r);
     if (r)
         freeReplyObject(r);
     return st;
+}
+
+static enum fs_status inv_redis_confirm(void *ctx, const char *sale_id,
+                                        const char *booking_id, int64_t now_ms)
+{
+    return inv_booking_at(ctx, INV_CONFIRM, sale_id, booking_id, now_ms);
 }
 
 static enum fs_status inv_redis_release(void *ctx, const char *sale_id,
@@ -789,20 +797,8 @@ static enum fs_status inv_redis_claim_to_hold(void *ctx, const char *sale_id,
                                               const char *booking_id,
                                               int64_t expires_ms)
 {
-    char expires[INV_NUM_MAX];
-    const char *args[2] = {booking_id, expires};
-    redisReply *r = NULL;
-    enum fs_status st;
-
-    if (!inv_id_ok(sale_id) || !inv_id_ok(booking_id))
-        return FS_INVALID;
-    snprintf(expires, sizeof(expires), "%" PRId64, expires_ms);
-    st = inv_run(ctx, INV_CLAIM_TO_HOLD, sale_id, args, 2, &r);
-    if (st == FS_OK)
-        st = inv_status(r);
-    if (r)
-        freeReplyObject(r);
-    return st;
+    return inv_booking_at(ctx, INV_CLAIM_TO_HOLD, sale_id, booking_id,
+                          expires_ms);
 }
 
 static enum fs_status inv_redis_claim_expire(void *ctx, const char *sale_id,
