@@ -638,9 +638,11 @@ static enum fs_status inv_expired_decode(const redisReply *r,
     return FS_OK;
 }
 
-static enum fs_status inv_redis_expire_due(void *ctx, const char *sale_id,
-                                           int64_t now_ms, struct fs_hold *out,
-                                           size_t max, size_t *n)
+/* expire_due.lua and claim_expire.lua: what lapsed by now_ms, at most max
+ * (and INV_EXPIRE_BATCH_MAX) of it, decoded into out. */
+static enum fs_status inv_expire_run(void *ctx, enum inv_script script,
+                                     const char *sale_id, int64_t now_ms,
+                                     struct fs_hold *out, size_t max, size_t *n)
 {
     char now[INV_NUM_MAX], limit[INV_NUM_MAX];
     const char *args[2] = {now, limit};
@@ -656,7 +658,7 @@ static enum fs_status inv_redis_expire_due(void *ctx, const char *sale_id,
      * sale exists. */
     snprintf(limit, sizeof(limit), "%zu",
              max < INV_EXPIRE_BATCH_MAX ? max : (size_t)INV_EXPIRE_BATCH_MAX);
-    st = inv_run(ctx, INV_EXPIRE_DUE, sale_id, args, 2, &r);
+    st = inv_run(ctx, script, sale_id, args, 2, &r);
     if (st == FS_OK)
         st = inv_status(r);
     if (st == FS_OK)
@@ -664,6 +666,13 @@ static enum fs_status inv_redis_expire_due(void *ctx, const char *sale_id,
     if (r)
         freeReplyObject(r);
     return st;
+}
+
+static enum fs_status inv_redis_expire_due(void *ctx, const char *sale_id,
+                                           int64_t now_ms, struct fs_hold *out,
+                                           size_t max, size_t *n)
+{
+    return inv_expire_run(ctx, INV_EXPIRE_DUE, sale_id, now_ms, out, max, n);
 }
 
 static enum fs_status inv_redis_lookup(void *ctx, const char *sale_id,
@@ -806,27 +815,11 @@ static enum fs_status inv_redis_claim_expire(void *ctx, const char *sale_id,
                                              struct fs_hold *out, size_t max,
                                              size_t *n)
 {
-    char now[INV_NUM_MAX], limit[INV_NUM_MAX];
-    const char *args[2] = {now, limit};
-    redisReply *r = NULL;
-    enum fs_status st;
+    enum fs_status st = inv_expire_run(ctx, INV_CLAIM_EXPIRE, sale_id, now_ms,
+                                       out, max, n);
 
-    if (n)
-        *n = 0;
-    if (!inv_id_ok(sale_id) || !n || (max && !out))
-        return FS_INVALID;
-    snprintf(now, sizeof(now), "%" PRId64, now_ms);
-    snprintf(limit, sizeof(limit), "%zu",
-             max < INV_EXPIRE_BATCH_MAX ? max : (size_t)INV_EXPIRE_BATCH_MAX);
-    st = inv_run(ctx, INV_CLAIM_EXPIRE, sale_id, args, 2, &r);
-    if (st == FS_OK)
-        st = inv_status(r);
-    if (st == FS_OK)
-        st = inv_expired_decode(r, out, max, n);
     for (size_t i = 0; st == FS_OK && i < *n; i++)
         out[i].state = FS_STATE_QUEUED;
-    if (r)
-        freeReplyObject(r);
     return st;
 }
 
