@@ -309,23 +309,33 @@ static amqp_socket_t *rmq_socket(struct rmq *q, amqp_connection_state_t conn,
     return s;
 }
 
-/* Advertises connection.blocked so that a broker in a memory or disk alarm
- * tells us, and publish() can answer unavailable instead of timing out. */
+/* Advertises two RabbitMQ extensions:
+ * - connection.blocked: a broker in a memory or disk alarm tells us, and
+ *   publish() can answer unavailable instead of timing out;
+ * - consumer_cancel_notify: a broker that drops our consumer (the queue's
+ *   process crashed and was restarted, the queue was deleted, a cluster
+ *   moved its leader) sends basic.cancel. Without it the broker drops the
+ *   consumer silently (rabbit_channel:cancel_consumer) while the connection
+ *   and its heartbeats stay up, and nothing is ever delivered again. */
 static int rmq_login(amqp_connection_state_t conn, struct rmq *q,
                      amqp_table_t *props, char *why, size_t len)
 {
-    amqp_table_entry_t cap[1];
+    static const char *const names[] = {"connection.blocked",
+                                        "consumer_cancel_notify"};
+    amqp_table_entry_t cap[2];
     amqp_table_entry_t all[2];
     amqp_table_t with_caps = {2, all};
     amqp_rpc_reply_t r;
 
-    cap[0].key = amqp_cstring_bytes("connection.blocked");
-    cap[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-    cap[0].value.value.boolean = 1;
+    for (size_t i = 0; i < 2; i++) {
+        cap[i].key = amqp_cstring_bytes(names[i]);
+        cap[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        cap[i].value.value.boolean = 1;
+    }
     all[0] = props->entries[0];
     all[1].key = amqp_cstring_bytes("capabilities");
     all[1].value.kind = AMQP_FIELD_KIND_TABLE;
-    all[1].value.value.table.num_entries = 1;
+    all[1].value.value.table.num_entries = 2;
     all[1].value.value.table.entries = cap;
     r = amqp_login_with_properties(
         conn, q->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
@@ -930,6 +940,8 @@ static int rmq_cons_connect(struct rmq *q)
     q->cons.conn = conn;
     q->cons.gen++;
     q->cons.last_send_ms = rmq_mono_ms();
+    if (q->cons.backoff_ms)
+        q->host->log(FS_LOG_INFO, RMQ_NAME, "consumer connected again");
     q->cons.backoff_ms = 0;
     rmq_cons_status(q, NULL);
     return 0;
@@ -939,6 +951,9 @@ fail:
         amqp_destroy_connection(conn);
     q->cons.next_attempt_ms = rmq_mono_ms() +
                               rmq_next_backoff(&q->cons.backoff_ms);
+    q->host->log(FS_LOG_WARN, RMQ_NAME, "consumer cannot connect (next try "
+                 "in %lld ms): %s", (long long)(q->cons.next_attempt_ms -
+                                                rmq_mono_ms()), why);
     rmq_cons_status(q, why);
     return -1;
 }
@@ -1041,7 +1056,8 @@ static int rmq_cons_other(struct rmq *q, char *why, size_t len)
         return 0;
     switch (f.payload.method.id) {
     case AMQP_BASIC_CANCEL_METHOD:
-        snprintf(why, len, "the broker cancelled the consumer (queue deleted?)");
+        snprintf(why, len, "the broker cancelled the consumer (the queue's "
+                 "process restarted, or the queue was deleted)");
         return -1;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: {
