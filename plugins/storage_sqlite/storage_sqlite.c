@@ -776,15 +776,17 @@ static int fs_sqlite_wait_turn(struct fs_sqlite_write *req)
 
 /* Writes `self` and up to batch_max - 1 queued requests in one transaction,
  * passes the lead to the next queued request or, when there is none, lets
- * the next caller lead at once, and only then tells the callers it wrote
- * for. In that order because the commits are the one serial part of the
- * accept path: waking a batch's callers is a system call each (64 of them
- * took longer than the commit on a loaded 2-CPU machine), and the next
- * commit need not wait for them. The batch's callers are still waiting on
- * their turn, so their requests stay valid until each is told. */
+ * the next caller lead at once, and only then wakes the first caller it
+ * wrote for; each caller woken wakes the next (fs_sqlite_submit). In that
+ * order because the commits are the one serial part of the accept path,
+ * and on a busy machine each wake-up hands the CPU to the thread woken: a
+ * leader that woke its whole batch itself waited for every one of them to
+ * answer its client before the next could even start, and the next commit
+ * waited for all of them. The batch's callers are still waiting on their
+ * turn, so their requests stay valid until each is woken. */
 static void fs_sqlite_lead(struct fs_sqlite *s, struct fs_sqlite_write *self)
 {
-    struct fs_sqlite_write *req, *next;
+    struct fs_sqlite_write *next;
 
     pthread_mutex_lock(&s->lock);
     self->next = fs_sqlite_take(s, s->batch_max - 1);
@@ -799,20 +801,19 @@ static void fs_sqlite_lead(struct fs_sqlite *s, struct fs_sqlite_write *self)
     pthread_mutex_unlock(&s->lock);
     if (next)
         fs_sqlite_give_turn(next, FS_SQLITE_LEAD);
-    for (req = self->next; req; req = next) {
-        next = req->next;
-        fs_sqlite_give_turn(req, FS_SQLITE_DONE);
-    }
+    if (self->next)
+        fs_sqlite_give_turn(self->next, FS_SQLITE_DONE);
 }
 
 /* Returns once the commit that contains `req` is over: the caller that
  * finds nobody leading leads at once; the others queue and wait for their
- * turn. */
+ * turn, and a caller whose write is done first wakes the next one of its
+ * batch. */
 static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
                                        struct fs_sqlite_write *req)
 {
     enum fs_status status = FS_UNAVAILABLE;
-    int lead;
+    int turn;
 
     if (fs_sqlite_turn_init(req) != 0)
         return FS_ERROR;
@@ -821,8 +822,8 @@ static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
         pthread_mutex_unlock(&s->lock);
         goto out;
     }
-    lead = !s->leading;
-    if (lead) {
+    turn = s->leading ? FS_SQLITE_WAIT : FS_SQLITE_LEAD;
+    if (turn == FS_SQLITE_LEAD) {
         s->leading = 1;
     } else if (s->tail) {
         s->tail->next = req;
@@ -831,8 +832,12 @@ static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
         s->head = s->tail = req;
     }
     pthread_mutex_unlock(&s->lock);
-    if (lead || fs_sqlite_wait_turn(req) == FS_SQLITE_LEAD)
+    if (turn == FS_SQLITE_WAIT)
+        turn = fs_sqlite_wait_turn(req);
+    if (turn == FS_SQLITE_LEAD)
         fs_sqlite_lead(s, req);
+    else if (req->next)
+        fs_sqlite_give_turn(req->next, FS_SQLITE_DONE);
     status = req->status;
 out:
     fs_sqlite_turn_destroy(req);
