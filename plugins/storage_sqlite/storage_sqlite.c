@@ -20,10 +20,10 @@
  * its own, and, with one condition variable for all, wake-ups of callers
  * whose commit had not come yet; profiled under load that was a quarter of
  * the accept path. A caller that finds nobody writing now commits without
- * any switch, and a follower sleeps once on its own condition variable and
- * is woken once. The queue's lock is held only to queue, take a batch and
- * pass the lead: a follower is woken under its own small lock, so the callers
- * a commit releases do not all queue up again for the shared one.
+ * any switch, and a follower sleeps once on its own semaphore and is woken
+ * once. The queue's lock is held only to queue, take a batch and pass the
+ * lead: a follower is woken through its own semaphore, so the callers a
+ * commit releases do not all queue up again for the shared lock.
  *
  * Why a reader pool: WAL lets readers run beside the writer without blocking
  * it, so get() and list() never wait for a commit.
@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,10 +110,16 @@ struct fs_sqlite_write {
     enum fs_booking_state *current;    /* NULL or n entries */
     enum fs_status status;
     struct fs_sqlite_write *next;
-    /* How the caller learns its turn: FS_SQLITE_WAIT until the leader that
-     * wrote it says FS_SQLITE_DONE, or the one before says FS_SQLITE_LEAD. */
-    pthread_mutex_t turn_lock;
-    pthread_cond_t turn_cv;
+    /* How the caller learns its turn: the leader that wrote it sets turn to
+     * FS_SQLITE_DONE, or the one before sets FS_SQLITE_LEAD, then posts
+     * turn_sem. A semaphore, not a mutex and a condition variable: a
+     * follower woken under the waker's mutex went straight back to sleep on
+     * that mutex, and such second sleeps were a fifth of all the daemon's
+     * context switches on the accept path. glibc's sem_post does not touch
+     * the semaphore after the post that lets sem_wait return (glibc bug
+     * 12674, fixed in 2.21), so the caller may destroy it, stack and all,
+     * as soon as it wakes. */
+    sem_t turn_sem;
     int turn;
 };
 
@@ -743,58 +750,48 @@ static int fs_sqlite_turn_init(struct fs_sqlite_write *req)
 {
     req->turn = FS_SQLITE_WAIT;
     req->next = NULL;
-    if (pthread_mutex_init(&req->turn_lock, NULL) != 0)
-        return -1;
-    if (pthread_cond_init(&req->turn_cv, NULL) != 0) {
-        pthread_mutex_destroy(&req->turn_lock);
-        return -1;
-    }
-    return 0;
+    return sem_init(&req->turn_sem, 0, 0);
 }
 
 static void fs_sqlite_turn_destroy(struct fs_sqlite_write *req)
 {
-    pthread_cond_destroy(&req->turn_cv);
-    pthread_mutex_destroy(&req->turn_lock);
+    sem_destroy(&req->turn_sem);
 }
 
-/* The request (and the stack it lives on) may be gone as soon as this
- * unlocks: nothing may touch it afterwards. */
+/* The request (and the stack it lives on) may be gone as soon as the post
+ * lands: nothing may touch it afterwards. sem_post orders the writes to
+ * the request before it (status, results) before the caller's sem_wait. */
 static void fs_sqlite_give_turn(struct fs_sqlite_write *req, int turn)
 {
-    pthread_mutex_lock(&req->turn_lock);
     req->turn = turn;
-    pthread_cond_signal(&req->turn_cv);
-    pthread_mutex_unlock(&req->turn_lock);
+    sem_post(&req->turn_sem);
 }
 
 static int fs_sqlite_wait_turn(struct fs_sqlite_write *req)
 {
-    int turn;
-
-    pthread_mutex_lock(&req->turn_lock);
-    while (req->turn == FS_SQLITE_WAIT)
-        pthread_cond_wait(&req->turn_cv, &req->turn_lock);
-    turn = req->turn;
-    pthread_mutex_unlock(&req->turn_lock);
-    return turn;
+    while (sem_wait(&req->turn_sem) != 0)
+        ;  /* EINTR: a signal handler ran; the turn has not come yet */
+    return req->turn;
 }
 
 /* Writes `self` and up to batch_max - 1 queued requests in one transaction,
- * tells their callers, then passes the lead to the next queued request or,
- * when there is none, lets the next caller lead at once. */
+ * passes the lead to the next queued request or, when there is none, lets
+ * the next caller lead at once, and only then wakes the first caller it
+ * wrote for; each caller woken wakes the next (fs_sqlite_submit). In that
+ * order because the commits are the one serial part of the accept path,
+ * and on a busy machine each wake-up hands the CPU to the thread woken: a
+ * leader that woke its whole batch itself waited for every one of them to
+ * answer its client before the next could even start, and the next commit
+ * waited for all of them. The batch's callers are still waiting on their
+ * turn, so their requests stay valid until each is woken. */
 static void fs_sqlite_lead(struct fs_sqlite *s, struct fs_sqlite_write *self)
 {
-    struct fs_sqlite_write *req, *next;
+    struct fs_sqlite_write *next;
 
     pthread_mutex_lock(&s->lock);
     self->next = fs_sqlite_take(s, s->batch_max - 1);
     pthread_mutex_unlock(&s->lock);
     fs_sqlite_run_batch(s, self);
-    for (req = self->next; req; req = next) {
-        next = req->next;
-        fs_sqlite_give_turn(req, FS_SQLITE_DONE);
-    }
     pthread_mutex_lock(&s->lock);
     next = fs_sqlite_take(s, 1);
     if (!next) {
@@ -804,16 +801,19 @@ static void fs_sqlite_lead(struct fs_sqlite *s, struct fs_sqlite_write *self)
     pthread_mutex_unlock(&s->lock);
     if (next)
         fs_sqlite_give_turn(next, FS_SQLITE_LEAD);
+    if (self->next)
+        fs_sqlite_give_turn(self->next, FS_SQLITE_DONE);
 }
 
 /* Returns once the commit that contains `req` is over: the caller that
  * finds nobody leading leads at once; the others queue and wait for their
- * turn. */
+ * turn, and a caller whose write is done first wakes the next one of its
+ * batch. */
 static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
                                        struct fs_sqlite_write *req)
 {
     enum fs_status status = FS_UNAVAILABLE;
-    int lead;
+    int turn;
 
     if (fs_sqlite_turn_init(req) != 0)
         return FS_ERROR;
@@ -822,8 +822,8 @@ static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
         pthread_mutex_unlock(&s->lock);
         goto out;
     }
-    lead = !s->leading;
-    if (lead) {
+    turn = s->leading ? FS_SQLITE_WAIT : FS_SQLITE_LEAD;
+    if (turn == FS_SQLITE_LEAD) {
         s->leading = 1;
     } else if (s->tail) {
         s->tail->next = req;
@@ -832,8 +832,12 @@ static enum fs_status fs_sqlite_submit(struct fs_sqlite *s,
         s->head = s->tail = req;
     }
     pthread_mutex_unlock(&s->lock);
-    if (lead || fs_sqlite_wait_turn(req) == FS_SQLITE_LEAD)
+    if (turn == FS_SQLITE_WAIT)
+        turn = fs_sqlite_wait_turn(req);
+    if (turn == FS_SQLITE_LEAD)
         fs_sqlite_lead(s, req);
+    else if (req->next)
+        fs_sqlite_give_turn(req->next, FS_SQLITE_DONE);
     status = req->status;
 out:
     fs_sqlite_turn_destroy(req);
