@@ -144,6 +144,13 @@ int fs_auth_init_config(struct fs_auth *auth, const struct fs_config *cfg,
                         char *err, size_t errlen)
 {
     struct fs_jwks_source *src = NULL;
+    int jwks = cfg->auth.jwks_file != NULL || cfg->auth.jwks_url != NULL;
+    /* What the keys allow; config.c refuses a list that asks for more, and
+     * 0 (a config built without the loader) means all of it. */
+    unsigned usable = (cfg->jwt_secret ? FS_JWT_HS256 : 0) |
+                      (jwks ? FS_JWT_ASYMMETRIC : 0);
+    unsigned allowed = cfg->auth.algorithms ? cfg->auth.algorithms & usable
+                                            : usable;
 
     memset(auth, 0, sizeof(*auth));
     if (cfg->jwt_secret != NULL &&
@@ -151,23 +158,19 @@ int fs_auth_init_config(struct fs_auth *auth, const struct fs_config *cfg,
         snprintf(err, errlen, "cannot set up HS256 with auth.jwt_secret");
         return -1;
     }
-    /* The allow-list; config.c made sure HS256 is only in it with a secret
-     * and the others only with a JWKS source. */
-    auth->algorithms = cfg->auth.algorithms &
-                      (auth->hmac ? ~0u : ~(unsigned)FS_JWT_HS256);
-    if (cfg->auth.jwks_file == NULL && cfg->auth.jwks_url == NULL)
-        return 0;
-    src = config_source(cfg, err, errlen);
-    if (src == NULL ||
-        fs_auth_use_jwks(auth, src, cfg->auth.algorithms, cfg->auth.issuer,
-                         cfg->auth.audience, cfg->auth.leeway_s) != 0) {
-        if (src != NULL)
-            snprintf(err, errlen, "out of memory");
-        fs_auth_free(auth);
-        return -1;
+    if (jwks) {
+        src = config_source(cfg, err, errlen);
+        if (src == NULL ||
+            fs_auth_use_jwks(auth, src, allowed, cfg->auth.issuer,
+                             cfg->auth.audience, cfg->auth.leeway_s) != 0) {
+            if (src != NULL)
+                snprintf(err, errlen, "out of memory");
+            fs_auth_free(auth);
+            return -1;
+        }
     }
-    /* fs_auth_use_jwks only adds: take the configured list as it is. */
-    auth->algorithms &= cfg->auth.algorithms;
+    auth->algorithms = allowed;
+    auth->leeway_s = cfg->auth.leeway_s;
     return 0;
 }
 

@@ -26,7 +26,6 @@
 #include "config.h"
 #include "ids.h"
 #include "jwks.h"
-#include "jwks_fetch.h"
 #include "suggest.h"
 
 #define JWT_SECRET_MIN 16
@@ -1106,13 +1105,9 @@ out:
  * a start both say what is wrong with it (the refresher re-reads it). */
 static int check_jwks_file(struct loader *ld)
 {
-    char why[FS_CONFIG_ERR_MAX], *text = NULL;
-    size_t len = 0;
-    struct fs_jwks *set = NULL;
-    if (fs_jwks_read_file(ld->cfg->auth.jwks_file, FS_JWKS_DOC_MAX, &text,
-                          &len, why, sizeof(why)) == 0)
-        set = fs_jwks_parse(text, len, why, sizeof(why));
-    free(text);
+    char why[FS_CONFIG_ERR_MAX];
+    struct fs_jwks *set = fs_jwks_load_file(ld->cfg->auth.jwks_file, why,
+                                            sizeof(why));
     if (set == NULL) {
         errorf(ld->err, ld->errlen, ld->file, ld->jwks_file_line,
                "auth.jwks_file: '%s': %s", ld->cfg->auth.jwks_file, why);

@@ -9,10 +9,12 @@
  * loaded, not found out on a request. Parsing is jansson's, with duplicate
  * keys refused as for tokens.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -162,18 +164,21 @@ done:
 
 static EVP_PKEY *p256_key(const struct jwk_reader *rd, json_t *jwk)
 {
-    unsigned char point[1 + 2 * P256_COORD];
+    unsigned char point[1 + 2 * P256_COORD], x[P256_COORD + 1],
+        y[P256_COORD + 1];
     char group[] = "prime256v1";
 
-    /* x and y are exactly 32 bytes each (RFC 7518 6.2.1.2). */
-    point[0] = 0x04;
-    if (field_bytes(rd, jwk, "x", point + 1, P256_COORD + 1) != P256_COORD ||
-        field_bytes(rd, jwk, "y", point + 1 + P256_COORD, P256_COORD + 1) !=
-            P256_COORD) {
+    /* x and y are exactly 32 bytes each (RFC 7518 6.2.1.2); each is decoded
+     * into a buffer one byte larger, so that a longer one is seen, not cut. */
+    if (field_bytes(rd, jwk, "x", x, sizeof(x)) != P256_COORD ||
+        field_bytes(rd, jwk, "y", y, sizeof(y)) != P256_COORD) {
         if (rd->err[0] == '\0')
             key_fail(rd, "x and y must be 32 bytes each for P-256");
         return NULL;
     }
+    point[0] = 0x04;  /* uncompressed: 04 || x || y */
+    memcpy(point + 1, x, P256_COORD);
+    memcpy(point + 1 + P256_COORD, y, P256_COORD);
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
         OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point,
@@ -350,6 +355,58 @@ fail:
     fs_jwks_unref(set);
     json_decref(doc);
     return NULL;
+}
+
+/* Reads a whole regular file of at most max bytes into a malloc'd buffer
+ * (NUL-terminated). 0 on success; err says why not. */
+static int read_file(const char *path, size_t max, char **out, size_t *len,
+                     char *err, size_t errlen)
+{
+    struct stat st;
+    char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        goto fail;
+    }
+    /* A FIFO or a device would block the refresher, or never end. */
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        snprintf(err, errlen, "'%s' is not a regular file of at most %zu "
+                 "bytes", path, max);
+        goto fail;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    *len = fread(buf, 1, (size_t)st.st_size, f);
+    if (ferror(f)) {
+        snprintf(err, errlen, "cannot read '%s'", path);
+        goto fail;
+    }
+    buf[*len] = '\0';
+    fclose(f);
+    *out = buf;
+    return 0;
+fail:
+    if (f != NULL)
+        fclose(f);
+    free(buf);
+    return -1;
+}
+
+struct fs_jwks *fs_jwks_load_file(const char *path, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct fs_jwks *set = NULL;
+
+    if (read_file(path, FS_JWKS_DOC_MAX, &text, &len, err, errlen) == 0)
+        set = fs_jwks_parse(text, len, err, errlen);
+    free(text);
+    return set;
 }
 
 struct fs_jwks *fs_jwks_ref(struct fs_jwks *set)

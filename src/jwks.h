@@ -56,6 +56,9 @@ struct fs_jwks {
  * key and why. Returns a set holding one reference, or NULL. */
 struct fs_jwks *fs_jwks_parse(const char *text, size_t len, char *err,
                               size_t errlen);
+/* fs_jwks_parse of a regular file of at most FS_JWKS_DOC_MAX bytes; err
+ * says why not (cannot read, too large, or the parse's reason). */
+struct fs_jwks *fs_jwks_load_file(const char *path, char *err, size_t errlen);
 /* Takes one more reference (NULL passes through). */
 struct fs_jwks *fs_jwks_ref(struct fs_jwks *set);
 /* Drops one reference; the last frees the set. NULL is ignored. */

@@ -28,7 +28,6 @@
 
 #include <curl/curl.h>
 
-#include "fs_autoconf.h"
 #include "jwks_fetch.h"
 #include "log.h"
 #include "metrics.h"
@@ -68,44 +67,6 @@ static int64_t mono_ms(void)
     return fs_mono_ns() / 1000000;
 }
 
-int fs_jwks_read_file(const char *path, size_t max, char **out, size_t *len,
-                      char *err, size_t errlen)
-{
-    struct stat st;
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
-        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
-        goto fail;
-    }
-    /* A FIFO or a device would block the refresher, or never end. */
-    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-        snprintf(err, errlen, "'%s' is not a regular file of at most %zu "
-                 "bytes", path, max);
-        goto fail;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    *len = fread(buf, 1, (size_t)st.st_size, f);
-    if (ferror(f)) {
-        snprintf(err, errlen, "cannot read '%s'", path);
-        goto fail;
-    }
-    buf[*len] = '\0';
-    fclose(f);
-    *out = buf;
-    return 0;
-fail:
-    if (f != NULL)
-        fclose(f);
-    free(buf);
-    return -1;
-}
-
 /* ---- fetching the URL ---------------------------------------------------- */
 
 struct body {
@@ -140,7 +101,7 @@ static void fetch_options(CURL *c, const struct fs_jwks_source *src,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, FETCH_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "flashsaled/" PACKAGE_VERSION);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "flashsaled");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
@@ -250,14 +211,8 @@ static int file_id_equal(const struct file_id *a, const struct file_id *b)
 
 static int load_file(struct fs_jwks_source *src, char *err, size_t errlen)
 {
-    char *text = NULL;
-    size_t len = 0;
-    struct fs_jwks *set = NULL;
+    struct fs_jwks *set = fs_jwks_load_file(src->file, err, errlen);
 
-    if (fs_jwks_read_file(src->file, FS_JWKS_DOC_MAX, &text, &len, err,
-                          errlen) == 0)
-        set = fs_jwks_parse(text, len, err, errlen);
-    free(text);
     if (set == NULL)
         return -1;
     swap_set(src, &src->file_set, set);

@@ -47,9 +47,4 @@ const struct fs_jwk *fs_jwks_source_find(struct fs_jwks_source *src,
  * again, at most once per min_interval_s however many ask. Never blocks. */
 void fs_jwks_source_unknown_kid(struct fs_jwks_source *src);
 
-/* Reads a whole regular file of at most max bytes into a malloc'd buffer
- * (NUL-terminated). 0 on success; err says why not. */
-int fs_jwks_read_file(const char *path, size_t max, char **out, size_t *len,
-                      char *err, size_t errlen);
-
 #endif

@@ -121,6 +121,18 @@ static void test_coordinates_of_the_wrong_length_are_refused(void **state)
                    "\"x\":\"AAAA\"}]}", "x must be 32 bytes");
     expect_refused("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"k\","
                    "\"x\":\"AAAA\",\"y\":\"AAAA\"}]}", "32 bytes each");
+    /* One byte too many in y (found by fuzz_jwks: it once overflowed). */
+    char b33[33], doc[512];
+    memset(b33, 7, sizeof(b33));
+    char *c32 = fx_b64url(b33, 32), *c33 = fx_b64url(b33, 33);
+    snprintf(doc, sizeof(doc), "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+             "\"kid\":\"k\",\"x\":\"%s\",\"y\":\"%s\"}]}", c32, c33);
+    expect_refused(doc, "32 bytes each");
+    snprintf(doc, sizeof(doc), "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+             "\"kid\":\"k\",\"x\":\"%s\",\"y\":\"%s\"}]}", c33, c32);
+    expect_refused(doc, "32 bytes each");
+    free(c32);
+    free(c33);
 }
 
 static void test_missing_or_undecodable_members_are_refused(void **state)
