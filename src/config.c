@@ -1131,7 +1131,7 @@ static int check_algorithms(struct loader *ld)
     }
     if (cfg->auth.algorithms & ~usable) {
         errorf(ld->err, ld->errlen, ld->file, ld->algorithms_line,
-               "auth.algorithms: %s needs %s", 
+               "auth.algorithms: %s needs %s",
                cfg->auth.algorithms & ~usable & FS_JWT_HS256
                    ? "HS256" : "RS256, ES256 and EdDSA each",
                cfg->auth.algorithms & ~usable & FS_JWT_HS256
