@@ -100,6 +100,26 @@ static void test_rsa_key_under_2048_bits_is_refused_at_load(void **state)
     free(jwk);
 }
 
+static void test_rsa_key_with_an_even_modulus_or_exponent_one_is_refused(void **state)
+{
+    (void)state;
+    unsigned char n[256];
+    char doc[1024];
+    memset(n, 0xa5, sizeof(n));
+    n[255] = 0xa4;  /* even: no product of two odd primes */
+    char *b64n = fx_b64url(n, sizeof(n));
+    snprintf(doc, sizeof(doc), "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r\","
+             "\"n\":\"%s\",\"e\":\"AQAB\"}]}", b64n);
+    expect_refused(doc, "n and e must be odd");
+    free(b64n);
+    n[255] = 0xa5;
+    b64n = fx_b64url(n, sizeof(n));
+    snprintf(doc, sizeof(doc), "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r\","
+             "\"n\":\"%s\",\"e\":\"AQ\"}]}", b64n);
+    expect_refused(doc, "e > 1");
+    free(b64n);
+}
+
 static void test_ec_point_off_the_curve_is_refused(void **state)
 {
     (void)state;
@@ -230,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parses_rsa_ec_and_ed25519_keys_by_kid),
         cmocka_unit_test(test_rsa_key_under_2048_bits_is_refused_at_load),
+        cmocka_unit_test(test_rsa_key_with_an_even_modulus_or_exponent_one_is_refused),
         cmocka_unit_test(test_ec_point_off_the_curve_is_refused),
         cmocka_unit_test(test_coordinates_of_the_wrong_length_are_refused),
         cmocka_unit_test(test_missing_or_undecodable_members_are_refused),
