@@ -355,6 +355,11 @@ class AuthJwks(harness.DaemonTestCase):
         p = harness.run_cli(["--check-config", config, "--plugin-dir", harness.PLUGIN_DIR])
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         note("with an Ed25519 key instead -> exit 0")
+        p = harness.run_cli(["token", "--config", config, "--user", "alice"])
+        self.assertEqual(p.returncode, 1, p)
+        self.assertEqual(p.stdout, b"")
+        self.assertIn("auth.jwt_secret", p.stderr.decode())
+        note("flashsaled token without a secret -> exit 1: %s" % p.stderr.decode().strip()[:120])
 
 
 if __name__ == "__main__":
