@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct fs_jwks_source {
     pthread_cond_t wake;
     struct fs_jwks *file_set, *url_set;  /* under lock */
     int stop, refresh_asked;             /* under lock */
+    atomic_int stopping;                 /* read by a fetch in flight */
     int url_ok;                          /* under lock: the last fetch worked */
 
     /* The refresher's own. */
@@ -93,6 +95,19 @@ static size_t on_body(char *data, size_t size, size_t count, void *userdata)
     return n;
 }
 
+/* Non-zero aborts the transfer: a daemon asked to stop does not wait for
+ * a slow IdP to answer. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    const struct fs_jwks_source *src = userdata;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&src->stopping);
+}
+
 static void fetch_options(CURL *c, const struct fs_jwks_source *src,
                           struct body *b, char *curl_err)
 {
@@ -105,6 +120,9 @@ static void fetch_options(CURL *c, const struct fs_jwks_source *src,
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, src);
     if (src->ca_file != NULL)
         curl_easy_setopt(c, CURLOPT_CAINFO, src->ca_file);
 }
@@ -370,6 +388,7 @@ struct fs_jwks_source *fs_jwks_source_create(
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    atomic_init(&src->stopping, 0);
     /* Paired with curl_global_cleanup in fs_jwks_source_free; libcurl
      * counts them (thread-safe since 7.84). */
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -398,6 +417,7 @@ void fs_jwks_source_free(struct fs_jwks_source *src)
     if (src == NULL)
         return;
     if (src->started) {
+        atomic_store(&src->stopping, 1);
         pthread_mutex_lock(&src->lock);
         src->stop = 1;
         pthread_cond_signal(&src->wake);
