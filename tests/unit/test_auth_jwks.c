@@ -195,6 +195,24 @@ static void test_hs256_and_idp_tokens_are_accepted_side_by_side(void **state)
     fs_auth_free(&auth);
 }
 
+static void test_an_hs256_token_is_not_judged_by_its_kid(void **state)
+{
+    (void)state;
+    struct fs_auth auth;
+    char user[FS_USER_MAX + 1], header[512], kid[301];
+    memset(kid, 'k', 300);
+    kid[300] = '\0';
+    snprintf(header, sizeof(header), "{\"alg\":\"HS256\",\"kid\":\"%s\"}", kid);
+    char *tok = fx_sign_hs256(SECRET, strlen(SECRET), header,
+                              "{\"sub\":\"carol\"}");
+
+    auth_with(&auth, ALL_ASYMMETRIC, 1);
+    assert_int_equal(verify_with(&auth, tok, user), FS_AUTH_OK);
+    assert_string_equal(user, "carol");
+    fs_auth_free(&auth);
+    free(tok);
+}
+
 static void test_audience_may_be_a_list_that_contains_ours(void **state)
 {
     (void)state;
@@ -454,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rs256_es256_and_eddsa_tokens_are_accepted),
         cmocka_unit_test(test_hs256_and_idp_tokens_are_accepted_side_by_side),
+        cmocka_unit_test(test_an_hs256_token_is_not_judged_by_its_kid),
         cmocka_unit_test(test_audience_may_be_a_list_that_contains_ours),
         cmocka_unit_test(test_exp_and_nbf_within_the_leeway_are_accepted),
         cmocka_unit_test(test_a_bad_signature_is_refused_for_every_algorithm),
