@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "ids.h"
+#include "jwks.h"
 #include "suggest.h"
 
 #define JWT_SECRET_MIN 16
@@ -166,6 +167,8 @@ struct loader {
     char *err;
     size_t errlen;
     int jwt_line;         /* where the secret came from, 0 if not yet */
+    int jwks_file_line, jwks_url_line, algorithms_line, issuer_line,
+        audience_line;    /* auth keys' lines, 0 when unset */
     int max_connections_line; /* http.max_connections, 0 if unset */
 };
 
@@ -558,6 +561,78 @@ fail:
     return -1;
 }
 
+/* ---- auth: an identity provider's keys and rules ------------------------- */
+
+static int parse_jwks_file(struct loader *ld, const struct key_spec *spec,
+                           const char *qname, const yaml_node_t *key,
+                           const yaml_node_t *v, void *target)
+{
+    ld->jwks_file_line = line_of(key);
+    return parse_path(ld, spec, qname, key, v, target);
+}
+
+/* Keys fetched over plain HTTP could be swapped by anyone on the path. */
+static int parse_jwks_url(struct loader *ld, const struct key_spec *spec,
+                          const char *qname, const yaml_node_t *key,
+                          const yaml_node_t *v, void *target)
+{
+    const char *text;
+    if (expect_scalar(ld, qname, v, &text) != 0)
+        return -1;
+    if (strncasecmp(text, "https://", 8) != 0 || !text[8])
+        return fail(ld, v, "%s: expected an https:// URL, got '%s' (the keys "
+                    "that sign tokens must not travel unprotected)", qname, text);
+    ld->jwks_url_line = line_of(key);
+    return store_string(ld, FIELD(target, spec, char *), text);
+}
+
+static int parse_claim_value(struct loader *ld, const struct key_spec *spec,
+                             const char *qname, const yaml_node_t *key,
+                             const yaml_node_t *v, void *target)
+{
+    *(strcmp(spec->name, "issuer") == 0 ? &ld->issuer_line
+                                        : &ld->audience_line) = line_of(key);
+    return parse_string(ld, spec, qname, key, v, target);
+}
+
+static int parse_algorithm(struct loader *ld, const char *qname,
+                           const yaml_node_t *item, unsigned *algs)
+{
+    static const char *const names[] = {"HS256", "RS256", "ES256", "EdDSA"};
+    const char *text;
+    char hint[128];
+    if (expect_scalar(ld, qname, item, &text) != 0)
+        return -1;
+    unsigned a = fs_jwt_alg_parse(text, strlen(text));
+    if (a == 0) {
+        unknown_hint(text, names, 4, hint, sizeof(hint));
+        return fail(ld, item, "%s: '%s' is not an accepted algorithm (HS256, "
+                    "RS256, ES256, EdDSA)%s", qname, text,
+                    strstr(hint, "did you mean") ? hint : "");
+    }
+    *algs |= a;
+    return 0;
+}
+
+static int parse_algorithms(struct loader *ld, const struct key_spec *spec,
+                            const char *qname, const yaml_node_t *key,
+                            const yaml_node_t *v, void *target)
+{
+    unsigned algs = 0;
+    if (v->type != YAML_SEQUENCE_NODE ||
+        v->data.sequence.items.top == v->data.sequence.items.start)
+        return fail(ld, v, "%s: expected a list such as [RS256, ES256, EdDSA], "
+                    "got %s", qname, is_null(v) ? "nothing" : node_kind(v));
+    for (yaml_node_item_t *i = v->data.sequence.items.start;
+         i < v->data.sequence.items.top; i++)
+        if (parse_algorithm(ld, qname, yaml_document_get_node(ld->doc, *i),
+                            &algs) != 0)
+            return -1;
+    ld->algorithms_line = line_of(key);
+    *FIELD(target, spec, unsigned) = algs;
+    return 0;
+}
+
 /* ---- flat key -> scalar blocks: plugins and policy settings -------------- */
 
 static int parse_flat_pair(struct loader *ld, const yaml_node_t *map,
@@ -846,6 +921,16 @@ static const struct key_spec auth_keys[] = {
     {"jwt_secret", parse_jwt_secret, CFG(jwt_secret), 0, 0, NULL},
     {"jwt_secret_file", parse_jwt_secret_file, CFG(jwt_secret), 0, 0, NULL},
     {"trusted_user_header", parse_header_name, CFG(trusted_user_header), 0, 0, NULL},
+    {"jwks_file", parse_jwks_file, CFG(auth.jwks_file), 0, 0, NULL},
+    {"jwks_url", parse_jwks_url, CFG(auth.jwks_url), 0, 0, NULL},
+    {"jwks_ca_file", parse_path, CFG(auth.jwks_ca_file), 0, 0, NULL},
+    {"jwks_refresh_s", parse_int, CFG(auth.jwks_refresh_s), 10, 86400, NULL},
+    {"jwks_min_interval_s", parse_int, CFG(auth.jwks_min_interval_s), 1, 3600,
+     NULL},
+    {"issuer", parse_claim_value, CFG(auth.issuer), 1, 0, NULL},
+    {"audience", parse_claim_value, CFG(auth.audience), 1, 0, NULL},
+    {"algorithms", parse_algorithms, CFG(auth.algorithms), 0, 0, NULL},
+    {"leeway_s", parse_int, CFG(auth.leeway_s), 0, 600, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -906,6 +991,8 @@ static int set_defaults(struct fs_config *cfg)
     cfg->worker.claim_lease_ms = 15000;
     cfg->policy_instructions_max = 1000000;
     cfg->policy_memory_max_kb = 4096;
+    cfg->auth.jwks_refresh_s = 300;
+    cfg->auth.jwks_min_interval_s = 10;
     cfg->listen = strdup("127.0.0.1:8080");
     cfg->log_level = strdup("info");
     cfg->queue.name = strdup("memory");
@@ -1014,14 +1101,75 @@ out:
     return rc;
 }
 
+/* The JWKS file is read and its keys built now, so that --check-config and
+ * a start both say what is wrong with it (the refresher re-reads it). */
+static int check_jwks_file(struct loader *ld)
+{
+    char why[FS_CONFIG_ERR_MAX];
+    struct fs_jwks *set = fs_jwks_load_file(ld->cfg->auth.jwks_file, why,
+                                            sizeof(why));
+    if (set == NULL) {
+        errorf(ld->err, ld->errlen, ld->file, ld->jwks_file_line,
+               "auth.jwks_file: '%s': %s", ld->cfg->auth.jwks_file, why);
+        return -1;
+    }
+    fs_jwks_unref(set);
+    return 0;
+}
+
+/* Which algorithms are allowed: HS256 only with a secret (a key from a
+ * JWKS never serves as an HMAC secret), the others only with keys. */
+static int check_algorithms(struct loader *ld)
+{
+    struct fs_config *cfg = ld->cfg;
+    int jwks = cfg->auth.jwks_file || cfg->auth.jwks_url;
+    unsigned usable = (cfg->jwt_secret ? FS_JWT_HS256 : 0) |
+                      (jwks ? FS_JWT_ASYMMETRIC : 0);
+    if (!ld->algorithms_line) {
+        cfg->auth.algorithms = usable;
+        return 0;
+    }
+    if (cfg->auth.algorithms & ~usable) {
+        errorf(ld->err, ld->errlen, ld->file, ld->algorithms_line,
+               "auth.algorithms: %s needs %s",
+               cfg->auth.algorithms & ~usable & FS_JWT_HS256
+                   ? "HS256" : "RS256, ES256 and EdDSA each",
+               cfg->auth.algorithms & ~usable & FS_JWT_HS256
+                   ? "auth.jwt_secret (or jwt_secret_file)"
+                   : "auth.jwks_file or auth.jwks_url");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_auth(struct loader *ld, const yaml_node_t *root)
+{
+    struct fs_config *cfg = ld->cfg;
+    int jwks = cfg->auth.jwks_file || cfg->auth.jwks_url;
+    int claim_line = ld->issuer_line ? ld->issuer_line : ld->audience_line;
+    if (!cfg->jwt_secret && !jwks)
+        return fail(ld, root,
+                    "auth.jwt_secret is required (or auth.jwt_secret_file), "
+                    "unless an identity provider's keys are set (auth.jwks_file "
+                    "or auth.jwks_url): it is the HS256 key that client tokens "
+                    "are signed with");
+    if (claim_line && !jwks) {
+        errorf(ld->err, ld->errlen, ld->file, claim_line,
+               "auth.issuer and auth.audience apply to an identity provider's "
+               "tokens: set auth.jwks_file or auth.jwks_url too");
+        return -1;
+    }
+    if (check_algorithms(ld) != 0)
+        return -1;
+    return cfg->auth.jwks_file ? check_jwks_file(ld) : 0;
+}
+
 static int finish(struct loader *ld, const yaml_node_t *root)
 {
     struct fs_config *cfg = ld->cfg;
-    if (!cfg->jwt_secret)
-        return fail(ld, root,
-                    "auth.jwt_secret is required (or auth.jwt_secret_file): "
-                    "it is the HS256 key that client tokens are signed with");
-    if (strlen(cfg->jwt_secret) < JWT_SECRET_MIN) {
+    if (check_auth(ld, root) != 0)
+        return -1;
+    if (cfg->jwt_secret && strlen(cfg->jwt_secret) < JWT_SECRET_MIN) {
         errorf(ld->err, ld->errlen, ld->file, ld->jwt_line,
                "auth.jwt_secret: is %zu bytes long; at least %d are needed "
                "because anyone who guesses the HS256 secret can sign tokens for "
@@ -1113,6 +1261,11 @@ void fs_config_free(struct fs_config *cfg)
     plugin_config_clear(&cfg->storage);
     free(cfg->jwt_secret);
     free(cfg->trusted_user_header);
+    free(cfg->auth.jwks_file);
+    free(cfg->auth.jwks_url);
+    free(cfg->auth.jwks_ca_file);
+    free(cfg->auth.issuer);
+    free(cfg->auth.audience);
     free(cfg->policies_dir);
     kv_free(cfg->policy_settings, cfg->n_policy_settings);
     free(cfg->admin_token);

@@ -70,7 +70,21 @@ struct fs_config {
     struct fs_plugin_config storage;    /* default name "sqlite", path data/bookings.db */
 
     char *jwt_secret;           /* auth.jwt_secret, or the contents of auth.jwt_secret_file
-                                   (trailing newline stripped); required, >= 16 bytes */
+                                   (trailing newline stripped); >= 16 bytes; NULL
+                                   when unset (then a JWKS source is required) */
+    struct {
+        char *jwks_file;            /* auth.jwks_file, absolute; NULL: none */
+        char *jwks_url;             /* auth.jwks_url, https:// only; NULL: none */
+        char *jwks_ca_file;         /* auth.jwks_ca_file; NULL: the system's CAs */
+        char *issuer;               /* auth.issuer; NULL: iss not checked */
+        char *audience;             /* auth.audience; NULL: aud not checked */
+        unsigned algorithms;        /* auth.algorithms as enum fs_jwt_alg bits;
+                                       default: HS256 with a secret, RS256,
+                                       ES256 and EdDSA with a JWKS source */
+        int64_t leeway_s;           /* auth.leeway_s, default 0, at most 600 */
+        int64_t jwks_refresh_s;     /* auth.jwks_refresh_s, default 300 */
+        int64_t jwks_min_interval_s;/* auth.jwks_min_interval_s, default 10 */
+    } auth;
     char *trusted_user_header;  /* auth.trusted_user_header; NULL = off (default) */
 
     char *policies_dir;         /* policies.dir, default "policies", made absolute */

@@ -90,6 +90,13 @@ static int token_command(int argc, char **argv)
         fprintf(stderr, "flashsaled: %s\n", err);
         return 1;
     }
+    if (!cfg->jwt_secret) {
+        fprintf(stderr, "flashsaled token: mints HS256 tokens with auth.jwt_secret, "
+                "which %s does not set (tokens for auth.jwks_* come from the "
+                "identity provider)\n", config);
+        fs_config_free(cfg);
+        return 1;
+    }
     token = NULL;
     if (fs_auth_init(&auth, cfg->jwt_secret, strlen(cfg->jwt_secret)) == 0) {
         token = fs_auth_mint(&auth, user, fs_now_ms() / 1000, ttl);

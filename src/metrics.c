@@ -79,6 +79,9 @@ static _Atomic uint64_t queue_depth;
 /* Connections held by an HTTP thread, served and being shed; the limit. */
 static _Atomic int64_t http_served, http_shedding, http_limit;
 static _Atomic uint64_t http_shed;
+/* JWKS refreshes by [url?][ok?]; the keys held; 1 while the URL is stale. */
+static _Atomic uint64_t jwks_refreshes[2][2];
+static _Atomic int64_t jwks_keys, jwks_stale;
 
 /* A sale's slot goes EMPTY -> CLAIMED (its id being written) -> READY, once:
  * slots are never freed, so a reader that saw READY may read the id. */
@@ -133,6 +136,9 @@ void fs_metrics_init(void)
     atomic_store(&http_shedding, 0);
     atomic_store(&http_limit, 0);
     atomic_store(&http_shed, 0);
+    counters_zero(&jwks_refreshes[0][0], 4);
+    atomic_store(&jwks_keys, 0);
+    atomic_store(&jwks_stale, 0);
     for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
         atomic_store(&sale_slots[i].state, SLOT_EMPTY);
         atomic_store_explicit(&sale_slots[i].expired, 0, memory_order_relaxed);
@@ -370,6 +376,17 @@ void fs_metrics_http_shed(void)
     counter_add(&http_shed);
 }
 
+void fs_metrics_jwks_refresh(const char *source, int ok)
+{
+    counter_add(&jwks_refreshes[strcmp(source, "url") == 0][ok != 0]);
+}
+
+void fs_metrics_jwks_state(long keys, int stale)
+{
+    atomic_store_explicit(&jwks_keys, keys, memory_order_relaxed);
+    atomic_store_explicit(&jwks_stale, stale != 0, memory_order_relaxed);
+}
+
 uint64_t fs_metrics_http_shed_count(void)
 {
     return counter_get(&http_shed);
@@ -483,6 +500,29 @@ static void render_http(FILE *f)
             (unsigned long long)counter_get(&http_shed));
 }
 
+static void render_jwks(FILE *f)
+{
+    render_header(f, "flashsaled_jwks_refresh_total", "counter",
+                  "Reads of auth.jwks_file and fetches of auth.jwks_url, by "
+                  "result.");
+    for (int url = 0; url < 2; url++)
+        for (int ok = 0; ok < 2; ok++)
+            fprintf(f, "flashsaled_jwks_refresh_total{source=\"%s\","
+                    "result=\"%s\"} %llu\n", url ? "url" : "file",
+                    ok ? "ok" : "failed",
+                    (unsigned long long)counter_get(&jwks_refreshes[url][ok]));
+    render_header(f, "flashsaled_jwks_keys", "gauge",
+                  "Token-signing keys held from auth.jwks_file and "
+                  "auth.jwks_url.");
+    fprintf(f, "flashsaled_jwks_keys %lld\n",
+            (long long)atomic_load(&jwks_keys));
+    render_header(f, "flashsaled_jwks_stale", "gauge",
+                  "1 while the last fetch of auth.jwks_url failed and the "
+                  "cached keys serve.");
+    fprintf(f, "flashsaled_jwks_stale %lld\n",
+            (long long)atomic_load(&jwks_stale));
+}
+
 static void render_sale_queues(FILE *f)
 {
     static const char *const names[] = {
@@ -535,6 +575,7 @@ char *fs_metrics_render(size_t *len)
     render_rejections(f);
     render_gauges(f);
     render_http(f);
+    render_jwks(f);
     render_sale_queues(f);
     for (size_t h = 0; h < FS_HIST_COUNT; h++)
         render_histogram(f, &histograms[h]);

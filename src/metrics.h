@@ -48,6 +48,11 @@ void fs_metrics_set_queue_depth(uint64_t depth);
 void fs_metrics_http_connections(long served_delta, long shedding_delta);
 void fs_metrics_http_limit(long max_connections);
 void fs_metrics_http_shed(void);
+/* The IdP's keys (src/jwks_fetch.c): one refresh of `source` ("file" or
+ * "url") that worked or failed; the keys held now and whether the URL's are
+ * stale (its last fetch failed, the cached ones still serve). */
+void fs_metrics_jwks_refresh(const char *source, int ok);
+void fs_metrics_jwks_state(long keys, int stale);
 uint64_t fs_metrics_http_shed_count(void);
 /* Rejections by reason: sold_out, duplicate, policy, closed. */
 void fs_metrics_rejected(const char *reason);

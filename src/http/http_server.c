@@ -190,10 +190,8 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
     h->max_connections = connection_limit(cfg);
     fs_metrics_http_limit(h->max_connections);
     fs_http_reply_keep_alive(cfg->http.keep_alive_timeout_ms > 0);
-    if (fs_auth_init(&h->auth, cfg->jwt_secret, strlen(cfg->jwt_secret)) != 0) {
-        snprintf(err, errlen, "cannot set up authentication");
+    if (fs_auth_init_config(&h->auth, cfg, err, errlen) != 0)
         return -1;
-    }
     snprintf(threads, sizeof(threads), "%" PRId64, cfg->http.threads);
     snprintf(backlog, sizeof(backlog), "%" PRId64, cfg->http.listen_backlog);
     snprintf(keepalive_ms, sizeof(keepalive_ms), "%" PRId64,

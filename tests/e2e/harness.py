@@ -370,7 +370,8 @@ def default_plugin_lines():
 
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
-                  plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None, http_keys=None):
+                  plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None, http_keys=None,
+                  auth_extra=None):
     worker = "sweep_interval_ms: %d" % sweep_interval_ms
     if claim_lease_ms is not None:
         worker += ", claim_lease_ms: %d" % claim_lease_ms
@@ -386,7 +387,10 @@ def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
         "plugins:",
         "  dir: %s" % yaml_scalar(plugin_dir),
         *plugin_lines,
-        "auth: { jwt_secret: %s }" % yaml_scalar(secret),
+        # auth_extra: more auth keys as YAML flow text ("jwks_url: ...").
+        "auth: { %s }" % ", ".join(
+            (["jwt_secret: %s" % yaml_scalar(secret)] if secret else []) +
+            ([auth_extra] if auth_extra else [])),
         "policies: { dir: policies }",
         "worker: { %s }" % worker,
         "log: { level: info }",
@@ -409,7 +413,7 @@ class Daemon:
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
                  extra_lines=(), plugin_lines=None, secret=SECRET, claim_lease_ms=None,
-                 http_keys=None):
+                 http_keys=None, auth_extra=None):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.claim_lease_ms = claim_lease_ms
         self.http_threads = http_threads
@@ -418,6 +422,7 @@ class Daemon:
         self.extra_lines = list(extra_lines)
         self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
         self.secret = secret
+        self.auth_extra = auth_extra
         self.dir = tempfile.mkdtemp(prefix="flashsaled-e2e-")
         os.makedirs(os.path.join(self.dir, "data"))
         os.makedirs(os.path.join(self.dir, "policies"))
@@ -444,7 +449,8 @@ class Daemon:
                                   extra_lines=self.extra_lines,
                                   plugin_lines=self.plugin_lines, secret=self.secret,
                                   claim_lease_ms=self.claim_lease_ms,
-                                  http_keys=self.http_keys))
+                                  http_keys=self.http_keys,
+                                  auth_extra=self.auth_extra))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]

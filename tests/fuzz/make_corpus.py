@@ -19,6 +19,12 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 SECRET = b"fuzz-secret-0123456789abcdef"
 EXP_2100 = 4102444800
 BOOKING = "01HFUZZ0000000000000000000"
+# Public keys of an identity provider, made once with python3-cryptography
+# (the fuzz targets never need their private halves).
+RSA_2048 = {"kty": "RSA", "kid": "rsa", "use": "sig", "alg": "RS256", "n": "k7grM8mlBRVLiZIDdRvBzpPXPYovcFwaCAmtdZRl_kp_JYRxbauBxMtoqzVqZhOl8WiYoZkzSHre5_yZCn7AYozKmmkwc7EseR496_T-gCiJ-uCck-t0KDfzB0M4_sB147-TXOKFuE5CUlutG1naCl3IFYDM3rDm2XJ_fwdbJBB-HddqfR6ahy4gBJPEMGhvpgBiOle6LDezc9P46PBcI7dZYqaAQEc0m7Xnujyx833E76f_VPh8bOd-JxsLH2wSnsnv0pC9ufdFaMV1rxPmuYMoy65HISyBYbngkIm946gks7vfKRxRCI3saWe9UX3rOuz581IdFKpIi6huhvwkrw", "e": "AQAB"}
+RSA_1024 = {"kty": "RSA", "kid": "small", "n": "8mOkPDc9Zs3R10-io1uzYUNptP7qoRvtFTdwYVY0FOOdMYo3VFQ7NTR2A3HwkXq-CCwtdNbAkKKRoNu7_BhDqOsU10EnH7qziWTUbEZB0S28gOy-At3WBxrqu404M54rWrPKl2aHES5lx5RTMYAMBxrm4uwnmqAcYj-M3NGS400", "e": "AQAB"}
+EC_P256 = {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "b3ODce5xbYkkQZO2K5iIR1o2Wnn5k4prAmT7Na8-8mA", "y": "m_RZX1BR8YjBOh1FvhdxKSm9WgqG7z6sCgO-EvMmbu0"}
+OKP_ED25519 = {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "OEbyUv6mnd5Gpc7f-SvlRs_VwX855cs3hfmhBxALVbw"}
 
 
 def b64(raw):
@@ -66,6 +72,18 @@ def auth_seeds():
         "basic": "Basic YWxpY2U6cGFzc3dvcmQ=",
         "bearer-only": "Bearer ",
         "empty": "",
+        "rs256-kid": "Bearer " + b64(b'{"alg":"RS256","kid":"rsa"}') + "." +
+                     b64(b'{"sub":"a","exp":4102444800}') + "." + b64(bytes(256)),
+        "es256-kid": "Bearer " + b64(b'{"alg":"ES256","kid":"ec"}') + "." +
+                     b64(b'{"sub":"a","exp":4102444800}') + "." + b64(bytes(64)),
+        "eddsa-kid": "Bearer " + b64(b'{"alg":"EdDSA","kid":"ed"}') + "." +
+                     b64(b'{"sub":"a","exp":4102444800}') + "." + b64(bytes(64)),
+        "hs256-rsa-kid": "Bearer " + token({"alg": "HS256", "kid": "rsa"}, {"sub": "a"}),
+        "idp-rs256": 'K\x00{"iss":"https://idp.fuzz","aud":"flashsaled","sub":"a","exp":%d}' % EXP_2100,
+        "idp-es256": 'K\x01{"iss":"https://idp.fuzz","aud":["x","flashsaled"],"sub":"b","exp":%d,"nbf":1}' % EXP_2100,
+        "idp-eddsa": 'K\x02{"iss":"https://idp.fuzz","aud":"flashsaled","sub":"c","exp":%d}' % EXP_2100,
+        "idp-no-exp": 'K\x02{"iss":"https://idp.fuzz","aud":"flashsaled","sub":"c"}',
+        "idp-wrong-iss": 'K\x00{"iss":"https://evil","aud":"flashsaled","sub":"c","exp":%d}' % EXP_2100,
         "signed-plain": 'S\n{"sub":"carol","exp":%d}' % EXP_2100,
         "signed-headers": 'S{"kid":"k1","typ":"JWT"}\n{"sub":"dave"}',
         "signed-expired": 'S\n{"sub":"erin","exp":1}',
@@ -74,6 +92,26 @@ def auth_seeds():
         "signed-sub-unicode": 'S\n{"sub":"caf\\u00e9"}',
     }
     return s
+
+
+def jwks_seeds():
+    def doc(*keys):
+        return json.dumps({"keys": list(keys)})
+    return {
+        "all-three": doc(RSA_2048, EC_P256, OKP_ED25519),
+        "rsa": doc(RSA_2048),
+        "rsa-1024": doc(RSA_1024),
+        "ec": doc(EC_P256),
+        "ed": doc(OKP_ED25519),
+        "dup-kid": doc(EC_P256, dict(OKP_ED25519, kid="ec")),
+        "skipped": doc({"kty": "oct", "kid": "s", "k": "c2VjcmV0"},
+                       dict(RSA_2048, use="enc"), dict(EC_P256, crv="P-384"), OKP_ED25519),
+        "alg-mismatch": doc(dict(RSA_2048, alg="ES256"), OKP_ED25519),
+        "ec-off-curve": doc(dict(EC_P256, y=EC_P256["x"])),
+        "empty": doc(),
+        "not-jwks": '{"kty":"RSA"}',
+        "no-kid": doc({k: v for k, v in OKP_ED25519.items() if k != "kid"}),
+    }
 
 
 def ids_seeds():
@@ -275,6 +313,7 @@ TARGETS = {
     "fuzz_json_body": body_seeds,
     "fuzz_http_request": http_seeds,
     "fuzz_policy": policy_seeds,
+    "fuzz_jwks": jwks_seeds,
 }
 
 

@@ -31,8 +31,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=${1:-${FUZZ_SECONDS:-30}}
 shift || true
-all_targets=(fuzz_ids fuzz_auth fuzz_message fuzz_config fuzz_json_body
-             fuzz_http_request fuzz_policy)
+all_targets=(fuzz_ids fuzz_auth fuzz_jwks fuzz_message fuzz_config
+             fuzz_json_body fuzz_http_request fuzz_policy)
 targets=("${@:-${all_targets[@]}}")
 CC=${CC:-clang}
 jobs=${FUZZ_JOBS:-$(nproc)}
@@ -58,27 +58,38 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
         -I"$root/include" -I"$root/src" -I"$here"
         -DFS_FUZZ_POLICIES_DIR="\"$root/policies\"")
-read -r -a LIBS <<<"$(pkg-config --cflags --libs jansson libjwt libcrypto yaml-0.1 lua5.4)"
+read -r -a LIBS <<<"$(pkg-config --cflags --libs jansson libjwt libcrypto libcurl yaml-0.1 lua5.4)"
 LIBS+=(-ldl -lpthread)
 
 # target -> the sources it links (besides its own file) and its -max_len.
+# auth.c verifies with the JWKS keys that jwks_fetch.c keeps (it logs and
+# counts), and config.c checks auth.jwks_file with jwks.c: $AUTH and $JWKS
+# carry them; build() links each file once.
+JWKS="src/jwks.c src/base64.c"
+AUTH="src/auth.c $JWKS src/jwks_fetch.c src/log.c src/metrics.c src/states.c"
 declare -A SRCS=(
-    [fuzz_ids]="src/ids.c src/log.c src/auth.c src/base64.c"
-    [fuzz_auth]="src/auth.c src/base64.c"
-    [fuzz_message]="src/message.c src/ids.c src/log.c src/auth.c src/base64.c"
-    [fuzz_config]="src/config.c src/suggest.c src/ids.c src/log.c"
-    [fuzz_json_body]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/claim_batch.c src/auth.c src/base64.c src/ids.c src/log.c src/metrics.c src/states.c src/config.c src/suggest.c src/plugin_loader.c"
-    [fuzz_http_request]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/claim_batch.c src/auth.c src/base64.c src/ids.c src/log.c src/metrics.c src/states.c src/config.c src/suggest.c src/plugin_loader.c"
-    [fuzz_policy]="src/policy.c src/policy_helpers.c src/log.c src/ids.c src/auth.c src/base64.c src/config.c src/suggest.c"
+    [fuzz_ids]="src/ids.c $AUTH"
+    [fuzz_auth]="$AUTH"
+    [fuzz_jwks]="$JWKS"
+    [fuzz_message]="src/message.c src/ids.c $AUTH"
+    [fuzz_config]="src/config.c src/suggest.c src/ids.c src/log.c $JWKS"
+    [fuzz_json_body]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/claim_batch.c $AUTH src/ids.c src/config.c src/suggest.c src/plugin_loader.c"
+    [fuzz_http_request]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/claim_batch.c $AUTH src/ids.c src/config.c src/suggest.c src/plugin_loader.c"
+    [fuzz_policy]="src/policy.c src/policy_helpers.c src/ids.c $AUTH src/config.c src/suggest.c"
 )
 declare -A MAXLEN=(
-    [fuzz_ids]=256 [fuzz_auth]=6000 [fuzz_message]=2048 [fuzz_config]=8192
+    [fuzz_ids]=256 [fuzz_auth]=6000 [fuzz_jwks]=8192 [fuzz_message]=2048 [fuzz_config]=8192
     [fuzz_json_body]=5000 [fuzz_http_request]=6000 [fuzz_policy]=2048
 )
 
 build() {
-    local t=$1 srcs=()
-    for s in ${SRCS[$t]}; do srcs+=("$root/$s"); done
+    local t=$1 srcs=() s
+    declare -A seen=()
+    for s in ${SRCS[$t]}; do
+        [ -n "${seen[$s]+x}" ] && continue
+        seen[$s]=1
+        srcs+=("$root/$s")
+    done
     "$CC" "${CFLAGS[@]}" -o "$work/bin/$t" "$here/$t.c" "${srcs[@]}" "${LIBS[@]}"
 }
 

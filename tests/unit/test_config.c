@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "jwks.h"
 
 #define MAX_FILES 16
 
@@ -521,6 +522,86 @@ static void test_jwt_secret_is_required(void **state)
     EXPECT_ERROR(*state, "auth: {}\n", 1, "auth.jwt_secret is required");
 }
 
+/* ---- an identity provider's keys ----------------------------------------- */
+
+/* RFC 8037's example Ed25519 public key. */
+#define ED25519_JWKS \
+    "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"k1\"," \
+    "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}"
+
+static void test_jwks_keys_load_without_a_secret(void **state)
+{
+    struct tmp *t = *state;
+    write_named(t, "jwks.json", ED25519_JWKS);
+    struct fs_config *cfg = load(t, "auth:\n  jwks_file: jwks.json\n"
+                                    "  issuer: https://idp.test/realms/shop\n"
+                                    "  audience: flashsaled\n  leeway_s: 30\n");
+    if (!cfg)
+        fail_msg("%s", t->err);
+    assert_null(cfg->jwt_secret);
+    assert_string_equal(cfg->auth.jwks_file + strlen(cfg->auth.jwks_file) - 10,
+                        "/jwks.json");
+    assert_true(cfg->auth.jwks_file[0] == '/');
+    assert_string_equal(cfg->auth.issuer, "https://idp.test/realms/shop");
+    assert_string_equal(cfg->auth.audience, "flashsaled");
+    assert_int_equal(cfg->auth.leeway_s, 30);
+    assert_int_equal(cfg->auth.jwks_refresh_s, 300);
+    assert_int_equal(cfg->auth.jwks_min_interval_s, 10);
+    /* The default allow-list: what the configured keys can verify. */
+    assert_int_equal(cfg->auth.algorithms, FS_JWT_ASYMMETRIC);
+    fs_config_free(cfg);
+}
+
+static void test_secret_and_jwks_url_allow_both_kinds(void **state)
+{
+    struct tmp *t = *state;
+    struct fs_config *cfg = load(t, SECRET "  jwks_url: https://idp.test/jwks\n"
+                                    "  jwks_ca_file: ca.pem\n");
+    if (!cfg)
+        fail_msg("%s", t->err);
+    assert_string_equal(cfg->auth.jwks_url, "https://idp.test/jwks");
+    assert_true(cfg->auth.jwks_ca_file[0] == '/');
+    assert_int_equal(cfg->auth.algorithms, FS_JWT_HS256 | FS_JWT_ASYMMETRIC);
+    fs_config_free(cfg);
+    cfg = load(t, SECRET "  jwks_url: https://idp.test/jwks\n"
+                  "  algorithms: [ES256, HS256]\n");
+    assert_non_null(cfg);
+    assert_int_equal(cfg->auth.algorithms, FS_JWT_HS256 | FS_JWT_ES256);
+    fs_config_free(cfg);
+}
+
+static void test_bad_jwks_settings_are_refused_with_the_reason(void **state)
+{
+    struct tmp *t = *state;
+    EXPECT_ERROR(t, "auth:\n  jwks_url: http://idp.test/jwks\n", 2,
+                 "auth.jwks_url", "expected an https:// URL");
+    EXPECT_ERROR(t, "auth:\n  jwks_url: https://idp.test/jwks\n"
+                    "  algorithms: [RS256, HS256]\n", 3, "auth.algorithms",
+                 "HS256 needs auth.jwt_secret");
+    EXPECT_ERROR(t, SECRET "  algorithms: [RS256]\n", 3, "auth.algorithms",
+                 "auth.jwks_file or auth.jwks_url");
+    EXPECT_ERROR(t, "auth:\n  jwks_url: https://idp.test/jwks\n"
+                    "  algorithms: [RS256, rs512]\n", 3, "auth.algorithms",
+                 "'rs512' is not an accepted algorithm");
+    EXPECT_ERROR(t, "auth:\n  jwks_url: https://idp.test/jwks\n"
+                    "  algorithms: []\n", 3, "auth.algorithms",
+                 "expected a list");
+    EXPECT_ERROR(t, SECRET "  issuer: https://idp.test\n", 3, "auth.issuer",
+                 "set auth.jwks_file or auth.jwks_url");
+    EXPECT_ERROR(t, "auth:\n  jwks_url: https://idp.test/jwks\n"
+                    "  leeway_s: 3601\n", 3, "auth.leeway_s");
+}
+
+static void test_a_bad_jwks_file_is_refused_with_the_reason(void **state)
+{
+    struct tmp *t = *state;
+    write_named(t, "empty.json", "{\"keys\":[]}");
+    EXPECT_ERROR(t, "auth:\n  jwks_file: empty.json\n", 2, "auth.jwks_file",
+                 "empty.json", "no usable key");
+    EXPECT_ERROR(t, "auth:\n  jwks_file: missing.json\n", 2, "auth.jwks_file",
+                 "cannot read");
+}
+
 static void test_short_jwt_secret_is_refused_with_the_reason(void **state)
 {
     EXPECT_ERROR(*state, "log: {level: info}\nauth:\n  jwt_secret: change-me\n", 3,
@@ -881,6 +962,10 @@ int main(void)
         T(test_sale_requires_id_and_inventory),
         T(test_sale_times_must_be_rfc3339_and_ordered),
         T(test_jwt_secret_is_required),
+        T(test_jwks_keys_load_without_a_secret),
+        T(test_secret_and_jwks_url_allow_both_kinds),
+        T(test_bad_jwks_settings_are_refused_with_the_reason),
+        T(test_a_bad_jwks_file_is_refused_with_the_reason),
         T(test_short_jwt_secret_is_refused_with_the_reason),
         T(test_jwt_secret_and_file_are_exclusive),
         T(test_jwt_secret_file_is_read_beside_the_config),
