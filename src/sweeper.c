@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "drain.h"
 #include "events.h"
 #include "log.h"
 #include "recovery.h"
@@ -206,6 +207,8 @@ static void *sweeper_main(void *arg)
         now = fs_now_ms();
         fs_sweeper_sweep(s->svc, now);
         fs_booking_settle_doubtful(s->svc, interval);
+        if (s->svc->records_by_worker)
+            fs_drain_tick(s->svc, now);
         refresh_gauges(s->svc);
         if (now - s->last_reconcile_ms >= RECONCILE_EVERY_MS) {
             fs_sweeper_reconcile(s->svc, now, RECONCILE_GRACE_MS);
