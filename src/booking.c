@@ -453,9 +453,14 @@ static enum fs_status record_first(struct fs_service *svc,
     first.state = t->to;
     first.updated_ms = t->at_ms;
     rc = fs_storage_insert(svc->be, &first, existing);
-    if (rc == FS_CONFLICT)
+    /* DUPLICATE too: the active booking in the way may be this one, its
+     * record written by the worker a moment ago. */
+    if (rc == FS_CONFLICT || rc == FS_DUPLICATE) {
         rc = fs_storage_transition1(svc->be, t, NULL);
-    return rc == FS_DUPLICATE ? FS_CONFLICT : rc;
+        if (rc == FS_NOT_FOUND)
+            rc = FS_CONFLICT;  /* another booking of the user is active */
+    }
+    return rc;
 }
 
 /* Applies one storage change and re-reads the booking for the answer. */
