@@ -611,6 +611,38 @@ static void test_a_draining_sale_answers_unavailable_until_its_queue_is_through(
                      FS_SOLD_OUT);
 }
 
+/* A daemon that died before its confirm, with the worker writing the
+ * records: the lapsed claim is recorded deleted, so that its message, met
+ * even during a drain, is not taken for a 202 whose claim was lost. */
+static void test_a_lapsed_claim_is_recorded_deleted_and_its_message_takes_nothing(
+    void **state)
+{
+    struct world *w = *state;
+    struct fs_sale *sale = fs_sales_find(&w->svc.sales, "one");
+    struct fs_booking b = {0};
+    char existing[FS_ID_MAX + 1];
+    int64_t now = fs_now_ms();
+
+    records_by_worker(w);
+    snprintf(b.booking_id, sizeof(b.booking_id), "01DEADDAEMON0000000000000B");
+    snprintf(b.sale_id, sizeof(b.sale_id), "one");
+    snprintf(b.user_id, sizeof(b.user_id), "alice");
+    b.state = FS_STATE_QUEUED;
+    b.created_ms = b.updated_ms = now;
+    b.hold_seconds = 60;
+    assert_int_equal(fs_inventory_claim(&w->be, "one", "alice", b.booking_id,
+                                        now + 1000, existing), FS_OK);
+    assert_int_equal(fs_service_publish(&w->svc, &b), FS_OK);
+    assert_int_equal(fs_sweeper_sweep(&w->svc, now + 1000), 1);
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_DELETED);
+    fs_drain_begin(&w->svc, sale);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 2);
+    assert_false(fs_drain_active(sale));
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_DELETED);
+    assert_int_equal(counts(w, "one").available, 1);
+    assert_int_equal(counts(w, "one").held, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -638,6 +670,7 @@ int main(void)
         T(test_a_message_whose_claim_is_gone_is_dropped_without_a_hold),
         T(test_a_cancel_before_the_worker_records_wins_and_gives_the_item_back),
         T(test_a_draining_sale_answers_unavailable_until_its_queue_is_through),
+        T(test_a_lapsed_claim_is_recorded_deleted_and_its_message_takes_nothing),
 #undef T
     };
     fs_log_set_level(FS_LOG_WARN);
