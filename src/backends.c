@@ -223,6 +223,30 @@ enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking
     CALL(&be->storage, storage, insert, b, existing);
 }
 
+int fs_storage_has_batch(const struct fs_backends *be)
+{
+    return be->storage.plugin &&
+           fs_plugin_storage_batch(be->storage.plugin) != NULL;
+}
+
+enum fs_status fs_storage_insert_many(struct fs_backends *be,
+                                      const struct fs_booking *b, size_t n,
+                                      enum fs_status *results)
+{
+    const struct fs_storage_batch_ops *o =
+        be->storage.plugin ? fs_plugin_storage_batch(be->storage.plugin) : NULL;
+    enum fs_status rc;
+
+    if (!o)
+        return FS_ERROR;
+    if (be->storage.serialize)
+        pthread_mutex_lock(&be->storage.lock);
+    rc = o->insert_many(be->storage.ctx, b, n, results);
+    if (be->storage.serialize)
+        pthread_mutex_unlock(&be->storage.lock);
+    return rc;
+}
+
 enum fs_status fs_storage_transition(struct fs_backends *be,
                                      const struct fs_transition *t, size_t n,
                                      enum fs_status *results,

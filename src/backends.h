@@ -75,6 +75,11 @@ enum fs_status fs_inventory_claim_expire(struct fs_backends *be,
 
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1]);
+/* Batch records (fs_plugin.h): 1 when the storage plugin offers them. */
+int fs_storage_has_batch(const struct fs_backends *be);
+enum fs_status fs_storage_insert_many(struct fs_backends *be,
+                                      const struct fs_booking *b, size_t n,
+                                      enum fs_status *results);
 enum fs_status fs_storage_transition(struct fs_backends *be,
                                      const struct fs_transition *t, size_t n,
                                      enum fs_status *results,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "booking.h"
+#include "drain.h"
 #include "events.h"
 #include "ids.h"
 #include "log.h"
@@ -206,8 +207,12 @@ static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
  *
  * claim (one script: one per user + one unit of stock, leased) -> record
  * queued in storage -> publish, confirmed -> mark the claim durable (one
- * call per batch, claim_batch.c) -> 202. Why each step, and what a failure
- * at each leaves:
+ * call per batch, claim_batch.c) -> 202. With svc->records_by_worker (a
+ * durable queue, and storage with insert_many) the record step is left
+ * out: the claim and the confirmed message are the 202's durability, the
+ * worker writes the record when it decides the booking, and a request
+ * waits only for the claim and its share of a confirm window. Why each
+ * step, and what a failure at each leaves:
  * - The claim is the decision: everyone past the stock is told sold_out
  *   here, on any number of daemons, since the count lives in one place.
  * - The storage record comes before the publish so that a 202 survives the
@@ -226,6 +231,26 @@ static enum fs_status take_slot(struct fs_service *svc, struct fs_sale *sale)
  *   record deleted, and the worker leaves it deleted: its client was never
  *   told 202 (worker.c, claim_gone, for a record still queued). */
 
+/* claimed_undo() without a queued record: a `deleted` record first, so
+ * that if the message reached the queue after all and the worker already
+ * made its claim a hold, the worker finds the booking deleted and gives
+ * the item back (worker.c, settle); a record the worker wrote first wins
+ * instead (the booking stands, as below). Storage away: the lease gives
+ * an unconfirmed claim back, and a message of it finds no claim and no
+ * record, and is dropped. */
+static void unrecorded_undo(struct fs_service *svc, const struct fs_booking *b)
+{
+    struct fs_booking gone = *b;
+    char existing[FS_ID_MAX + 1];
+    enum fs_status rc;
+
+    gone.state = FS_STATE_DELETED;
+    gone.updated_ms = fs_now_ms();
+    rc = fs_storage_insert(svc->be, &gone, existing);
+    if (rc == FS_OK)
+        fs_inventory_release(svc->be, b->sale_id, b->booking_id);
+}
+
 /* Takes back a claimed booking that will be answered 503. Storage first: if
  * the worker recorded the hold meanwhile, the booking stands (the user
  * learns it as already_booked) and its item must stay taken. */
@@ -235,8 +260,13 @@ static void claimed_undo(struct fs_service *svc, const struct fs_booking *b)
         .booking_id = b->booking_id, .from = FS_STATE_QUEUED,
         .to = FS_STATE_DELETED, .at_ms = fs_now_ms(),
     };
-    enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
+    enum fs_status rc;
 
+    if (svc->records_by_worker) {
+        unrecorded_undo(svc, b);
+        return;
+    }
+    rc = fs_storage_transition1(svc->be, &t, NULL);
     if (rc == FS_UNAVAILABLE || rc == FS_ERROR)
         doubtful_add(svc, b->booking_id);  /* the lease frees the item */
     if (rc == FS_OK || rc == FS_NOT_FOUND)
@@ -251,21 +281,28 @@ static enum fs_status claim_item(struct fs_service *svc, struct fs_sale *sale,
     enum fs_status rc = fs_inventory_claim(svc->be, sale->id, b->user_id,
                                            b->booking_id, lease, existing);
 
-    if (rc == FS_NOT_FOUND && fs_recovery_ensure_sale(svc, sale) == FS_OK)
+    if (rc == FS_NOT_FOUND && fs_recovery_ensure_sale(svc, sale) == FS_OK) {
+        /* The rebuild may have started the sale's draining (drain.h). */
+        if (fs_drain_active(sale))
+            return FS_UNAVAILABLE;
         rc = fs_inventory_claim(svc->be, sale->id, b->user_id, b->booking_id,
                                 lease, existing);
+    }
     if (rc == FS_NOT_FOUND)
         return FS_UNAVAILABLE;
     return rc == FS_CONFLICT ? FS_ERROR : rc;  /* a reused random id */
 }
 
-/* Storage, then the queue, then the durable mark: see above. */
+/* Storage (unless the worker records), then the queue, then the durable
+ * mark: see above. */
 static enum fs_status accept_claimed(struct fs_service *svc,
                                      struct fs_sale *sale,
                                      const struct fs_booking *b,
                                      char existing[FS_ID_MAX + 1])
 {
-    enum fs_status rc = fs_storage_insert(svc->be, b, existing);
+    enum fs_status rc = svc->records_by_worker
+                            ? FS_OK
+                            : fs_storage_insert(svc->be, b, existing);
 
     if (rc != FS_OK) {
         /* DUPLICATE: storage knows an active booking the inventory lost. */
@@ -298,8 +335,13 @@ static enum fs_status accept_with_claim(struct fs_service *svc,
                                         char existing[FS_ID_MAX + 1])
 {
     int64_t ahead;
-    enum fs_status rc = take_queue_place(svc, sale, &ahead);
+    enum fs_status rc;
 
+    /* After a rebuild, the 202s still queued hold no claim: none is taken
+     * until they are through (drain.h). */
+    if (fs_drain_active(sale))
+        return FS_UNAVAILABLE;
+    rc = take_queue_place(svc, sale, &ahead);
     if (rc != FS_OK)
         return rc;
     rc = booking_new(sale, user_id, hold_seconds, now, out);
@@ -345,17 +387,80 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
     return rc;
 }
 
+/* A booking the worker has not recorded yet (svc->records_by_worker), as
+ * the inventory knows it: its claim (queued) or the hold the worker made of
+ * it. stored_rc is what storage said: a booking the inventory does not
+ * know either is not found, or, while the sale drains (its claim may have
+ * been lost with the inventory's data) or storage is away, unavailable. */
+static enum fs_status unrecorded_get(struct fs_service *svc,
+                                     const char *sale_id,
+                                     const char *booking_id,
+                                     enum fs_status stored_rc,
+                                     struct fs_booking *out)
+{
+    struct fs_sale *sale = fs_service_sale(svc, sale_id);
+    struct fs_hold h;
+    enum fs_status rc;
+
+    if (!sale)
+        return stored_rc;
+    rc = fs_inventory_lookup(svc->be, sale_id, booking_id, &h);
+    if (rc == FS_NOT_FOUND)
+        return stored_rc == FS_NOT_FOUND && fs_drain_active(sale)
+                   ? FS_UNAVAILABLE
+                   : stored_rc;
+    if (rc != FS_OK)
+        return stored_rc == FS_NOT_FOUND ? rc : stored_rc;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->booking_id, sizeof(out->booking_id), "%s", booking_id);
+    snprintf(out->sale_id, sizeof(out->sale_id), "%s", sale_id);
+    snprintf(out->user_id, sizeof(out->user_id), "%s", h.user_id);
+    out->state = h.state;
+    /* A claim's expires_ms is its lease, not a hold's end. */
+    out->hold_expires_ms = h.state == FS_STATE_QUEUED ? 0 : h.expires_ms;
+    out->hold_seconds = (uint32_t)atomic_load(&sale->hold_seconds);
+    out->created_ms = out->updated_ms = fs_now_ms();
+    return FS_OK;
+}
+
 enum fs_status fs_booking_get(struct fs_service *svc, const char *user_id,
                               const char *sale_id, const char *booking_id,
                               struct fs_booking *out)
 {
     enum fs_status rc = fs_storage_get(svc->be, booking_id, out);
+
+    if (rc != FS_OK && svc->records_by_worker)
+        rc = unrecorded_get(svc, sale_id, booking_id, rc, out);
     if (rc != FS_OK)
         return rc;
     /* Another user's booking is "not found": never reveal that it exists. */
     if (strcmp(out->user_id, user_id) != 0 || strcmp(out->sale_id, sale_id) != 0)
         return FS_NOT_FOUND;
     return FS_OK;
+}
+
+/* The change of a booking the worker has not recorded yet is its first
+ * record; if the worker recorded it meanwhile, the change applies to that
+ * record like any other (and loses if the state moved on). */
+static enum fs_status record_first(struct fs_service *svc,
+                                   const struct fs_booking *b,
+                                   const struct fs_transition *t)
+{
+    struct fs_booking first = *b;
+    char existing[FS_ID_MAX + 1];
+    enum fs_status rc;
+
+    first.state = t->to;
+    first.updated_ms = t->at_ms;
+    rc = fs_storage_insert(svc->be, &first, existing);
+    /* DUPLICATE too: the active booking in the way may be this one, its
+     * record written by the worker a moment ago. */
+    if (rc == FS_CONFLICT || rc == FS_DUPLICATE) {
+        rc = fs_storage_transition1(svc->be, t, NULL);
+        if (rc == FS_NOT_FOUND)
+            rc = FS_CONFLICT;  /* another booking of the user is active */
+    }
+    return rc;
 }
 
 /* Applies one storage change and re-reads the booking for the answer. */
@@ -367,6 +472,9 @@ static enum fs_status store_change(struct fs_service *svc, struct fs_booking *b,
         .hold_expires_ms = b->hold_expires_ms, .at_ms = fs_now_ms(),
     };
     enum fs_status rc = fs_storage_transition1(svc->be, &t, NULL);
+
+    if (rc == FS_NOT_FOUND && svc->records_by_worker)
+        rc = record_first(svc, b, &t);
     if (rc == FS_OK) {
         b->state = to;
         b->updated_ms = t.at_ms;

@@ -15,11 +15,15 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "drain.h"
 #include "recovery.h"
 #include "shutdown_watch.h"
 #include "states.h"
 #include "sweeper.h"
 #include "worker.h"
+
+/* How long start waits for sales rebuilt at start to drain (drain.h). */
+#define FS_START_DRAIN_WAIT_MS 5000
 
 #ifndef FS_PLUGIN_DIR
 #define FS_PLUGIN_DIR "/usr/local/lib/flashsaled"
@@ -217,6 +221,13 @@ static int start(struct daemon *d, const char *plugin_dir)
     if (requeued)
         fs_log_info("re-queued %zu bookings accepted before the last stop",
                     requeued);
+    /* A sale rebuilt at start drains the requests queued before it; most
+     * starts find the queue empty and its marker back within moments, so
+     * the first requests are not told 503 for it. A long backlog drains
+     * while the daemon answers (503 for that sale meanwhile). */
+    if (fs_drain_wait(&d->svc, FS_START_DRAIN_WAIT_MS) != 0)
+        fs_log_warn("still draining after %d ms: those sales answer 503 "
+                    "until the queue is through", FS_START_DRAIN_WAIT_MS);
     /* Before the first request: a broken policy stops the start, with
      * the file and line. */
     if (fs_policy_reload(d->cfg, 0) != 0)

@@ -41,6 +41,36 @@ static const char *missing_claim_operation(const struct fs_plugin *p)
     return NULL;
 }
 
+/* The descriptor reaches the storage_batch slot (bytes past struct_size are
+ * not ours to read) and fills it: a plugin built before the slot existed
+ * has zero there. */
+static const struct fs_storage_batch_ops *storage_batch_of(
+    const struct fs_plugin *p)
+{
+    if (p->struct_size < offsetof(struct fs_plugin, storage_batch) +
+                             sizeof(p->storage_batch))
+        return NULL;
+    return p->storage_batch;
+}
+
+/* Batch records are optional; a table that is there must be whole. */
+static const char *missing_batch_operation(const struct fs_plugin *p)
+{
+    const struct fs_storage_batch_ops *o = storage_batch_of(p);
+
+    if (o && (o->struct_size < sizeof(*o) || !o->insert_many))
+        return "the storage batch operation (insert_many)";
+    return NULL;
+}
+
+const struct fs_storage_batch_ops *fs_plugin_storage_batch(
+    const struct fs_plugin *p)
+{
+    const struct fs_storage_batch_ops *o = storage_batch_of(p);
+
+    return o && !missing_batch_operation(p) ? o : NULL;
+}
+
 static const char *missing_operation(const struct fs_plugin *p)
 {
     if (!p->create || !p->destroy || !p->health)
@@ -69,7 +99,7 @@ static const char *missing_operation(const struct fs_plugin *p)
         if (!OPS_COMPLETE_3(p->storage, insert, transition, get) ||
             !p->storage->list)
             return "a storage operation (insert, transition, get, list)";
-        return NULL;
+        return missing_batch_operation(p);
     }
     return "a known kind";
 }

@@ -30,6 +30,10 @@ struct fs_backend {
 };
 
 const char *fs_plugin_kind_name(enum fs_plugin_kind kind);
+/* A storage plugin's batch records table, or NULL when it has none (or a
+ * descriptor too old to have the slot). */
+const struct fs_storage_batch_ops *fs_plugin_storage_batch(
+    const struct fs_plugin *p);
 
 /* Opens and checks <dir>/<kind>_<name>.so. On failure returns -1 with the
  * reason in err and leaves *b closed. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drain.h"
 #include "events.h"
 #include "log.h"
 #include "recovery.h"
@@ -110,6 +111,10 @@ static enum fs_status rebuild_sale(struct fs_service *svc, struct fs_sale *sale)
                         (long long)atomic_load(&sale->inventory));
         else if (rc == FS_CONFLICT)
             rc = FS_OK;  /* another daemon rebuilt it first */
+        /* This daemon's 202s still in the queue were in no record the
+         * rebuild read: drain them before accepting again (drain.h). */
+        if (rc == FS_OK && svc->records_by_worker)
+            fs_drain_begin(svc, sale);
     }
     free(l.items);
     return rc;

@@ -39,6 +39,13 @@ struct fs_sale {
     pthread_mutex_t rebuild_lock;
     /* Marks this sale's claims durable, many requests per call. */
     struct fs_claim_batch claims;
+    /* Draining (drain.c): the inventory's state was rebuilt from storage
+     * while requests this daemon accepted may still be in the queue,
+     * unrecorded; accepts answer 503 until the marker published at the
+     * rebuild (drain_token) comes back through this daemon's worker. */
+    atomic_int draining;
+    atomic_uint_fast64_t drain_token;
+    atomic_int_fast64_t drain_sent_ms;  /* 0: the marker is not published */
 };
 
 struct fs_sales {

@@ -30,6 +30,8 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
     svc->shared_queue = be->queue.plugin &&
                         (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
     svc->claims = fs_inventory_has_claims(be);
+    svc->records_by_worker = svc->shared_queue && svc->claims &&
+                             fs_storage_has_batch(be);
     pthread_mutex_init(&svc->doubtful_lock, NULL);
     svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));
     svc->settling = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->settling));

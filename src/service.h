@@ -34,6 +34,12 @@ struct fs_service {
     /* The inventory plugin offers claims (fs_plugin.h): the accept path
      * takes the item itself, exactly, on any number of daemons. */
     int claims;
+    /* Storage off the accept path (issue 14 item 3): with a durable queue,
+     * claims and a storage plugin with insert_many, a 202 writes nothing
+     * to storage; the worker records each booking as it decides it. With
+     * the memory queue the record stays on the accept path, since the
+     * queue dies with the process and the record is what re-queues it. */
+    int records_by_worker;
     pthread_mutex_t doubtful_lock;
     char (*doubtful)[FS_ID_MAX + 1];  /* FS_DOUBTFUL_MAX ids */
     char (*settling)[FS_ID_MAX + 1];  /* the sweeper's: swapped with doubtful */

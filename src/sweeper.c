@@ -1,8 +1,10 @@
 /* sweeper.c - hold expiry and reconciliation. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "drain.h"
 #include "events.h"
 #include "log.h"
 #include "recovery.h"
@@ -50,12 +52,40 @@ static void record_expired(struct fs_service *svc, const char *sale,
  * that no restart re-queues it. Storage away: the record stays queued; a
  * message of it, re-queued or late, then takes an item for it (worker.c,
  * claim_gone), as for a claim lost with the inventory's writes. */
-static void record_lapsed(struct fs_service *svc, const struct fs_hold *h,
-                          size_t n, int64_t now_ms)
+/* With the worker writing the records, a lapsed claim has none: it gets a
+ * `deleted` one, so that a message of it met during a drain (drain.h), when
+ * a claim that is gone may be a lost 202's, is not mistaken for one. */
+static void record_lapsed_first(struct fs_service *svc, const char *sale,
+                                const struct fs_hold *h, size_t n,
+                                int64_t now_ms)
+{
+    struct fs_booking b[SWEEP_BATCH];
+    enum fs_status r[SWEEP_BATCH];
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&b[i], 0, sizeof(b[i]));
+        memcpy(b[i].booking_id, h[i].booking_id, sizeof(b[i].booking_id));
+        memcpy(b[i].user_id, h[i].user_id, sizeof(b[i].user_id));
+        snprintf(b[i].sale_id, sizeof(b[i].sale_id), "%.*s", FS_ID_MAX, sale);
+        b[i].state = FS_STATE_DELETED;
+        b[i].created_ms = b[i].updated_ms = now_ms;
+    }
+    if (fs_storage_insert_many(svc->be, b, n, r) != FS_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (r[i] == FS_OK)
+            fs_metrics_booking(FS_STATE_DELETED);
+}
+
+static void record_lapsed(struct fs_service *svc, const char *sale,
+                          const struct fs_hold *h, size_t n, int64_t now_ms)
 {
     struct fs_transition t[SWEEP_BATCH];
     enum fs_status r[SWEEP_BATCH];
     enum fs_booking_state c[SWEEP_BATCH];
+
+    if (svc->records_by_worker)
+        record_lapsed_first(svc, sale, h, n, now_ms);
 
     for (size_t i = 0; i < n; i++) {
         t[i] = (struct fs_transition){
@@ -86,7 +116,7 @@ static size_t sweep_claims(struct fs_service *svc, const char *sale,
                                       &n) != FS_OK)
             break;
         if (n > 0)
-            record_lapsed(svc, due, n, now_ms);
+            record_lapsed(svc, sale, due, n, now_ms);
         total += n;
     } while (n == SWEEP_BATCH);
     return total;
@@ -206,6 +236,8 @@ static void *sweeper_main(void *arg)
         now = fs_now_ms();
         fs_sweeper_sweep(s->svc, now);
         fs_booking_settle_doubtful(s->svc, interval);
+        if (s->svc->records_by_worker)
+            fs_drain_tick(s->svc, now);
         refresh_gauges(s->svc);
         if (now - s->last_reconcile_ms >= RECONCILE_EVERY_MS) {
             fs_sweeper_reconcile(s->svc, now, RECONCILE_GRACE_MS);

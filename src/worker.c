@@ -7,11 +7,20 @@
  * then ack. A crash anywhere leaves the messages unacked or, with the memory
  * queue, the bookings queued in storage: both are processed again, and every
  * step is idempotent by booking id.
+ *
+ * With svc->records_by_worker the accept path stored nothing: the batch's
+ * outcomes are the bookings' first records, written with one insert_many
+ * (a record already there, from a redelivery or a client's cancel or
+ * confirm of the unrecorded booking, is left as it is and the outcome
+ * applies to it as a conditional change instead), and a message is acked
+ * only once its record is durable.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "drain.h"
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +42,8 @@ struct job {
     int has_change;
     int pending_done;              /* counted out of sale->pending already */
     int64_t expires_ms;
+    int is_marker;                 /* a drain marker, not a booking */
+    struct fs_drain_marker marker;
 };
 
 static void sleep_ms(int ms)
@@ -49,12 +60,15 @@ static int backoff(int *delay_ms)
     return 0;
 }
 
-/* A message redelivered after a crash may already be decided. */
+/* A message redelivered after a crash may already be decided. Without a
+ * record it is not, when the worker writes the records. */
 static int already_decided(struct fs_worker *w, struct job *j)
 {
     struct fs_booking b;
     enum fs_status rc = fs_storage_get(w->svc->be, j->msg.booking_id, &b);
-    return rc == FS_NOT_FOUND || (rc == FS_OK && b.state != FS_STATE_QUEUED);
+    if (rc == FS_NOT_FOUND)
+        return !w->svc->records_by_worker;
+    return rc == FS_OK && b.state != FS_STATE_QUEUED;
 }
 
 static void set_change(struct job *j, enum fs_booking_state to, const char *reason)
@@ -90,6 +104,17 @@ static enum fs_status claim_gone(struct fs_worker *w, struct job *j)
     struct fs_booking b;
     enum fs_status rc = fs_storage_get(w->svc->be, j->msg.booking_id, &b);
 
+    /* The worker writes the records, and no record is there: a request
+     * answered 503 (or whose daemon died before its confirm), dropped; but
+     * while the sale drains, the claim may have been lost with the
+     * inventory's data instead, and the request answered 202 (drain.h). */
+    if (rc == FS_NOT_FOUND && w->svc->records_by_worker && j->sale &&
+        fs_drain_active(j->sale)) {
+        fs_log_info("booking %s: queued before the inventory's rebuild, its "
+                    "claim is gone: taking an item for it now",
+                    j->msg.booking_id);
+        return reserve_now(w, j);
+    }
     if (rc == FS_NOT_FOUND || (rc == FS_OK && b.state != FS_STATE_QUEUED))
         return FS_EXPIRED;
     if (rc != FS_OK)
@@ -163,10 +188,124 @@ static int decide(struct fs_worker *w, struct job *j)
     return 0;
 }
 
-/* Writes every decided job's change in one storage batch, retrying while
- * storage is unavailable. */
-static int record(struct fs_worker *w, struct job *jobs, size_t n,
-                  enum fs_status *results, enum fs_booking_state *current)
+/* The job's outcome as the booking's first record. */
+static void job_record(const struct job *j, struct fs_booking *b)
+{
+    memset(b, 0, sizeof(*b));
+    memcpy(b->booking_id, j->msg.booking_id, sizeof(b->booking_id));
+    memcpy(b->sale_id, j->msg.sale_id, sizeof(b->sale_id));
+    memcpy(b->user_id, j->msg.user_id, sizeof(b->user_id));
+    b->state = j->change.to;
+    if (j->change.reason)
+        snprintf(b->reason, sizeof(b->reason), "%s", j->change.reason);
+    b->created_ms = j->msg.created_ms;
+    b->updated_ms = j->change.at_ms;
+    b->hold_expires_ms = j->change.hold_expires_ms;
+    b->hold_seconds = j->msg.hold_seconds;
+}
+
+/* storage holds another active booking of the user (possible only after
+ * the inventory lost its state): the item goes back and the booking is
+ * recorded rejected, duplicate, in the next round. */
+static void refused_as_duplicate(struct fs_worker *w, struct job *j,
+                                 struct fs_booking *b)
+{
+    if (j->change.to == FS_STATE_HOLD && j->reserve == FS_OK)
+        fs_inventory_release(w->svc->be, j->msg.sale_id, j->msg.booking_id);
+    j->reserve = FS_DUPLICATE;
+    j->change.to = FS_STATE_REJECTED;
+    j->change.reason = "duplicate";
+    j->change.hold_expires_ms = 0;
+    job_record(j, b);
+}
+
+/* One insert_many of the records still to write (todo[0..*m)); on return
+ * todo holds those to try again: none once storage answered. Records that
+ * exist already are marked in `exists` for the conditional change. */
+static enum fs_status insert_round(struct fs_worker *w, struct job *jobs,
+                                   struct fs_booking *b, size_t *todo,
+                                   size_t *m, int *exists,
+                                   enum fs_status *results,
+                                   enum fs_booking_state *current)
+{
+    struct fs_booking *batch = calloc(*m, sizeof(*batch));
+    enum fs_status *r = calloc(*m, sizeof(*r));
+    enum fs_status st = FS_ERROR;
+    size_t again = 0;
+
+    if (!batch || !r)
+        goto done;
+    for (size_t k = 0; k < *m; k++)
+        batch[k] = b[todo[k]];
+    st = fs_storage_insert_many(w->svc->be, batch, *m, r);
+    for (size_t k = 0; st == FS_OK && k < *m; k++) {
+        size_t i = todo[k];
+        if (r[k] == FS_OK) {
+            results[i] = FS_OK;
+            current[i] = jobs[i].change.to;
+        } else if (r[k] == FS_CONFLICT) {
+            exists[i] = 1;
+        } else {
+            refused_as_duplicate(w, &jobs[i], &b[i]);
+            todo[again++] = i;
+        }
+    }
+    if (st == FS_OK)
+        *m = again;
+done:
+    free(batch);
+    free(r);
+    return st;
+}
+
+static int record_changes(struct fs_worker *w, struct job *jobs, size_t n,
+                          const int *only, enum fs_status *results,
+                          enum fs_booking_state *current);
+
+/* Writes every decided job's outcome as its first record (one insert_many
+ * a round), retrying while storage is unavailable. */
+static int record_first(struct fs_worker *w, struct job *jobs, size_t n,
+                        enum fs_status *results, enum fs_booking_state *current)
+{
+    struct fs_booking *b = calloc(n ? n : 1, sizeof(*b));
+    size_t *todo = calloc(n ? n : 1, sizeof(*todo));
+    int *exists = calloc(n ? n : 1, sizeof(*exists));
+    size_t m = 0;
+    int delay = WORKER_BACKOFF_MIN_MS, rc = -1;
+
+    if (!b || !todo || !exists)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].has_change) {
+            job_record(&jobs[i], &b[i]);
+            todo[m++] = i;
+        }
+    while (m > 0) {
+        enum fs_status st = insert_round(w, jobs, b, todo, &m, exists, results,
+                                         current);
+        if (st == FS_OK)
+            continue;
+        if (!atomic_load(&w->running))
+            goto done;
+        fs_log_warn("storage %s while recording %zu bookings, retrying",
+                    fs_status_name(st), m);
+        backoff(&delay);
+    }
+    /* Records there already get the outcome as the old path writes it:
+     * queued -> outcome; any other state is a conflict settle() reads. */
+    rc = record_changes(w, jobs, n, exists, results, current);
+done:
+    free(b);
+    free(todo);
+    free(exists);
+    return rc;
+}
+
+/* Writes the change of every decided job (of those marked in `only`, when
+ * not NULL) in one storage batch, retrying while storage is unavailable. */
+static int record_changes(struct fs_worker *w, struct job *jobs, size_t n,
+                          const int *only, enum fs_status *results,
+                          enum fs_booking_state *current)
 {
     struct fs_transition *t = calloc(n ? n : 1, sizeof(*t));
     size_t *index = calloc(n ? n : 1, sizeof(*index));
@@ -177,7 +316,7 @@ static int record(struct fs_worker *w, struct job *jobs, size_t n,
     if (!t || !index)
         goto done;
     for (size_t i = 0; i < n; i++)
-        if (jobs[i].has_change) {
+        if (jobs[i].has_change && (!only || only[i])) {
             index[m] = i;
             t[m++] = jobs[i].change;
         }
@@ -205,6 +344,14 @@ done:
     free(t);
     free(index);
     return rc;
+}
+
+static int record(struct fs_worker *w, struct job *jobs, size_t n,
+                  enum fs_status *results, enum fs_booking_state *current)
+{
+    if (w->svc->records_by_worker)
+        return record_first(w, jobs, n, results, current);
+    return record_changes(w, jobs, n, NULL, results, current);
 }
 
 /* After storage answered: count outcomes, give back items reserved for a
@@ -241,6 +388,9 @@ static void undo_pending(struct fs_worker *w, struct job *j)
 static void finish(struct fs_worker *w, struct job *j)
 {
     undo_pending(w, j);
+    /* Every message ahead of the marker is recorded by now. */
+    if (j->is_marker)
+        fs_drain_marker_done(w->svc, &j->marker);
     fs_queue_ack(w->svc->be, j->tag);
 }
 
@@ -252,6 +402,9 @@ static void load_jobs(struct fs_worker *w, const struct fs_delivery *d,
         memset(j, 0, sizeof(*j));
         j->tag = d[i].tag;
         j->redelivered = d[i].redelivered;
+        j->is_marker = fs_drain_decode(d[i].body, d[i].len, &j->marker) == 0;
+        if (j->is_marker)
+            continue;  /* not valid: nothing to decide, acked in turn */
         j->valid = fs_message_decode(d[i].body, d[i].len, &j->msg) == 0;
         if (!j->valid) {
             fs_log_error("queue: dropping a message that is not a booking");

@@ -366,10 +366,36 @@ struct fs_claim_ops {
                                    size_t max, size_t *n);
 };
 
+/* Batch records: storage off the accept path (issue 14 item 3). Optional
+ * for a storage plugin. With it, and a queue that sets FS_QUEUE_DURABLE,
+ * and an inventory with claims, the accept path writes nothing to storage:
+ * a 202 rests on the claim and the queued message, and the worker records
+ * each booking as it decides it (a hold, rejected or deleted), in one call
+ * per batch, before it acks the messages. */
+struct fs_storage_batch_ops {
+    uint32_t struct_size;  /* sizeof(struct fs_storage_batch_ops) of the plugin */
+    /* Records n bookings, each with its own state (any state; `queued`
+     * when FS_STATE_NONE), unordered: one refused does not stop the
+     * others. Idempotent by booking_id: a booking already stored is left
+     * as it is. results[i]: FS_OK (written), FS_CONFLICT (a booking with
+     * this id is already stored: not an error, nothing written),
+     * FS_DUPLICATE (an active booking would be the user's second active
+     * one in the sale: nothing written). Returns once every FS_OK is
+     * durable, like insert(). The return value is FS_OK when results[] is
+     * valid; FS_UNAVAILABLE or FS_ERROR when the outcome is unknown: some
+     * may have been written, and calling again with the same bookings is
+     * safe (those then answer FS_CONFLICT). */
+    enum fs_status (*insert_many)(void *ctx, const struct fs_booking *b,
+                                  size_t n, enum fs_status *results);
+};
+
 /* ---- the descriptor ------------------------------------------------------ */
 
 #define FS_PLUGIN_THREAD_SAFE 0x1u  /* operations may run concurrently */
-#define FS_QUEUE_DURABLE      0x2u  /* messages survive a restart of the daemon */
+/* Queue plugins: messages survive a restart of the daemon (and may be
+ * consumed by several daemons). With claims and storage_batch, this is what
+ * takes storage off the accept path (see struct fs_storage_batch_ops). */
+#define FS_QUEUE_DURABLE      0x2u
 
 struct fs_plugin {
     uint32_t abi_version;  /* FS_PLUGIN_ABI_VERSION */
@@ -418,7 +444,11 @@ struct fs_plugin {
     int (*validate)(const void *config, const char **key, char *err,
                     size_t errlen);
 
-    void *reserved[6];  /* zero: room to grow without a new ABI version */
+    /* Storage plugins only, optional: batch records (see above). Took the
+     * third reserved slot, so older descriptors read as NULL here. */
+    const struct fs_storage_batch_ops *storage_batch;
+
+    void *reserved[5];  /* zero: room to grow without a new ABI version */
 };
 
 #ifdef __cplusplus

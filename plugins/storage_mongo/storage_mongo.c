@@ -647,6 +647,130 @@ fail:
     return status;
 }
 
+/* ---- insert_many --------------------------------------------------------- */
+
+/* One booking's duplicate-key refusal in an unordered batch: which index
+ * (FS_CONFLICT or FS_DUPLICATE), or, when its holder is gone by the time we
+ * look, the outcome of inserting it alone. */
+static enum fs_status fs_mongo_many_refusal(struct fs_mongo *m,
+                                            struct fs_mongo_conn *c,
+                                            const struct fs_booking *b)
+{
+    enum fs_status status = fs_mongo_insert_refusal(m, c, b, NULL);
+    int again = status == FS_OK;
+
+    for (int tries = 0; again && tries < FS_MONGO_INSERT_TRIES; tries++)
+        status = fs_mongo_insert_once(m, c, b, NULL, &again);
+    return again ? FS_ERROR : status;
+}
+
+/* Reads the reply of an unordered insertMany that reported write errors:
+ * duplicate keys become that booking's result, anything else fails the
+ * call (the caller retries; what was written then answers FS_CONFLICT). */
+static enum fs_status fs_mongo_many_errors(struct fs_mongo *m,
+                                           struct fs_mongo_conn *c,
+                                           const struct fs_booking *b, size_t n,
+                                           const bson_t *reply,
+                                           enum fs_status *results)
+{
+    bson_iter_t it, errs;
+    enum fs_status status = FS_OK;
+
+    if (bson_iter_init_find(&it, reply, "writeConcernErrors"))
+        return FS_UNAVAILABLE;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") ||
+        !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &errs))
+        return FS_ERROR;
+    while (status == FS_OK && bson_iter_next(&errs)) {
+        int64_t index = -1, code = 0;
+        bson_iter_t one;
+
+        if (!BSON_ITER_HOLDS_DOCUMENT(&errs) || !bson_iter_recurse(&errs, &one))
+            return FS_ERROR;
+        while (bson_iter_next(&one)) {
+            if (strcmp(bson_iter_key(&one), "index") == 0)
+                index = fs_mongo_number(&one);
+            else if (strcmp(bson_iter_key(&one), "code") == 0)
+                code = fs_mongo_number(&one);
+        }
+        if (index < 0 || (size_t)index >= n || code != FS_MONGO_DUPLICATE_KEY) {
+            fs_mongo_log(m, FS_LOG_ERROR, "insert_many: write error %lld at "
+                         "%lld", (long long)code, (long long)index);
+            return FS_ERROR;
+        }
+        results[index] = fs_mongo_many_refusal(m, c, &b[index]);
+        if (results[index] != FS_CONFLICT && results[index] != FS_DUPLICATE &&
+            results[index] != FS_OK)
+            status = results[index];
+    }
+    return status;
+}
+
+/* One insertMany, ordered: false, so that a booking already stored (a
+ * redelivery, a batch retried after a timeout) or refused does not stop
+ * the rest; the write concern is the plugin's, as for every write. */
+static enum fs_status fs_mongo_many_once(struct fs_mongo *m,
+                                         struct fs_mongo_conn *c,
+                                         const struct fs_booking *b, size_t n,
+                                         enum fs_status *results)
+{
+    bson_t **docs = calloc(n, sizeof(*docs));
+    bson_t *opts = bson_copy(m->write_opts);
+    bson_t reply;
+    bson_error_t error;
+    enum fs_status status = FS_OK;
+    size_t made = 0;
+
+    if (!docs || !opts) {
+        status = FS_ERROR;
+        goto done;
+    }
+    BSON_APPEND_BOOL(opts, "ordered", false);
+    for (; made < n; made++) {
+        docs[made] = bson_new();
+        fs_mongo_booking_doc(m, &b[made], docs[made]);
+        results[made] = FS_OK;
+    }
+    if (!mongoc_collection_insert_many(c->coll, (const bson_t **)docs, n, opts,
+                                       &reply, &error)) {
+        if (error.domain == MONGOC_ERROR_WRITE_CONCERN ||
+            !bson_has_field(&reply, "writeErrors"))
+            status = fs_mongo_failed(m, "insert_many", NULL, &error);
+        else
+            status = fs_mongo_many_errors(m, c, b, n, &reply, results);
+    }
+    bson_destroy(&reply);
+done:
+    for (size_t i = 0; i < made; i++)
+        bson_destroy(docs[i]);
+    free(docs);
+    bson_destroy(opts);
+    return status;
+}
+
+static enum fs_status fs_mongo_insert_many(void *ctx, const struct fs_booking *b,
+                                           size_t n, enum fs_status *results)
+{
+    struct fs_mongo *m = ctx;
+    struct fs_mongo_conn c = {0};
+    enum fs_status status;
+
+    if (!m || (n > 0 && (!b || !results)))
+        return FS_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!fs_mongo_valid_booking(&b[i]))
+            return FS_INVALID;
+    if (n == 0)
+        return FS_OK;
+    status = fs_mongo_acquire(m, &c);
+    if (status == FS_OK)
+        status = fs_mongo_ensure_indexes(m, &c);
+    if (status == FS_OK)
+        status = fs_mongo_many_once(m, &c, b, n, results);
+    fs_mongo_release(m, &c);
+    return status;
+}
+
 /* ---- transition ---------------------------------------------------------- */
 
 static void fs_mongo_change_update(const struct fs_transition *t, bson_t *update)
@@ -1229,6 +1353,11 @@ static const struct fs_storage_ops fs_mongo_ops = {
     .list = fs_mongo_list,
 };
 
+static const struct fs_storage_batch_ops fs_mongo_batch_ops = {
+    .struct_size = sizeof(struct fs_storage_batch_ops),
+    .insert_many = fs_mongo_insert_many,
+};
+
 const struct fs_plugin fs_plugin_descriptor = {
     .abi_version = FS_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct fs_plugin),
@@ -1245,4 +1374,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .health = fs_mongo_health,
     .storage = &fs_mongo_ops,
     .validate = fs_mongo_validate,
+    .storage_batch = &fs_mongo_batch_ops,
 };

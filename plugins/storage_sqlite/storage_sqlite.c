@@ -97,15 +97,19 @@ static const struct fs_option fs_sqlite_options[] = {
 
 /* ---- state --------------------------------------------------------------- */
 
-enum fs_sqlite_write_kind { FS_SQLITE_INSERT, FS_SQLITE_TRANSITION };
+enum fs_sqlite_write_kind {
+    FS_SQLITE_INSERT,
+    FS_SQLITE_INSERT_MANY,
+    FS_SQLITE_TRANSITION
+};
 
 /* One caller's write, on the caller's stack until its turn is over. */
 struct fs_sqlite_write {
     enum fs_sqlite_write_kind kind;
-    const struct fs_booking *booking;  /* insert */
+    const struct fs_booking *booking;  /* insert; insert_many: n of them */
     char *existing;                    /* insert: NULL or FS_ID_MAX + 1 */
     const struct fs_transition *t;     /* transition */
-    size_t n;
+    size_t n;                          /* insert_many, transition */
     enum fs_status *results;
     enum fs_booking_state *current;    /* NULL or n entries */
     enum fs_status status;
@@ -585,10 +589,10 @@ static enum fs_status fs_sqlite_insert_refusal(struct fs_sqlite *s,
     return status;
 }
 
-static enum fs_status fs_sqlite_apply_insert(struct fs_sqlite *s,
-                                             struct fs_sqlite_write *req)
+static enum fs_status fs_sqlite_insert_one(struct fs_sqlite *s,
+                                           const struct fs_booking *b,
+                                           char *existing)
 {
-    const struct fs_booking *b = req->booking;
     sqlite3_stmt *st = s->w.insert;
     enum fs_booking_state state =
         b->state == FS_STATE_NONE ? FS_STATE_QUEUED : b->state;
@@ -607,10 +611,26 @@ static enum fs_status fs_sqlite_apply_insert(struct fs_sqlite *s,
     if (rc == SQLITE_DONE)
         return FS_OK;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return fs_sqlite_insert_refusal(s, b, req->existing);
+        return fs_sqlite_insert_refusal(s, b, existing);
     fs_sqlite_log(s, FS_LOG_ERROR, "insert %s: %s", b->booking_id,
                   sqlite3_errmsg(s->wdb));
     return fs_sqlite_status(rc);
+}
+
+/* Unordered and idempotent: a refusal (FS_CONFLICT, FS_DUPLICATE) is that
+ * booking's result and the others go on; anything else fails the request,
+ * and its savepoint undoes what it wrote. */
+static enum fs_status fs_sqlite_apply_insert_many(struct fs_sqlite *s,
+                                                  struct fs_sqlite_write *req)
+{
+    for (size_t i = 0; i < req->n; i++) {
+        enum fs_status rc = fs_sqlite_insert_one(s, &req->booking[i], NULL);
+
+        if (rc != FS_OK && rc != FS_CONFLICT && rc != FS_DUPLICATE)
+            return rc;
+        req->results[i] = rc;
+    }
+    return FS_OK;
 }
 
 /* One conditional change; *result is FS_OK, FS_CONFLICT or FS_NOT_FOUND. */
@@ -677,9 +697,12 @@ static int fs_sqlite_apply(struct fs_sqlite *s, struct fs_sqlite_write *req)
         req->status = fs_sqlite_status(rc);
         return -1;
     }
-    req->status = req->kind == FS_SQLITE_INSERT
-                      ? fs_sqlite_apply_insert(s, req)
-                      : fs_sqlite_apply_transition(s, req);
+    if (req->kind == FS_SQLITE_INSERT)
+        req->status = fs_sqlite_insert_one(s, req->booking, req->existing);
+    else if (req->kind == FS_SQLITE_INSERT_MANY)
+        req->status = fs_sqlite_apply_insert_many(s, req);
+    else
+        req->status = fs_sqlite_apply_transition(s, req);
     if (sqlite3_get_autocommit(s->wdb))
         return -1;  /* SQLite already rolled the whole transaction back */
     if (!several)
@@ -865,6 +888,25 @@ static enum fs_status fs_sqlite_insert(void *ctx, const struct fs_booking *b,
         existing[0] = '\0';
     req.booking = b;
     req.existing = existing;
+    return fs_sqlite_submit(ctx, &req);
+}
+
+static enum fs_status fs_sqlite_insert_many(void *ctx,
+                                            const struct fs_booking *b,
+                                            size_t n, enum fs_status *results)
+{
+    struct fs_sqlite_write req = {.kind = FS_SQLITE_INSERT_MANY};
+
+    if (!ctx || (n > 0 && (!b || !results)))
+        return FS_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!fs_sqlite_valid_booking(&b[i]))
+            return FS_INVALID;
+    if (n == 0)
+        return FS_OK;
+    req.booking = b;
+    req.n = n;
+    req.results = results;
     return fs_sqlite_submit(ctx, &req);
 }
 
@@ -1225,6 +1267,11 @@ static const struct fs_storage_ops fs_sqlite_ops = {
     .list = fs_sqlite_list,
 };
 
+static const struct fs_storage_batch_ops fs_sqlite_batch_ops = {
+    .struct_size = sizeof(struct fs_storage_batch_ops),
+    .insert_many = fs_sqlite_insert_many,
+};
+
 const struct fs_plugin fs_plugin_descriptor = {
     .abi_version = FS_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct fs_plugin),
@@ -1240,4 +1287,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .health = fs_sqlite_health,
     .storage = &fs_sqlite_ops,
     .validate = fs_sqlite_validate,
+    .storage_batch = &fs_sqlite_batch_ops,
 };

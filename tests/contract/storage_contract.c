@@ -954,6 +954,146 @@ static void test_racing_confirms_of_one_hold_produce_exactly_one_ok(
     assert_int_equal(state_of(t, "contested"), FS_STATE_BOOKED);
 }
 
+/* ---- insert_many (struct fs_storage_batch_ops, optional) ----------------
+ * A plugin without the table gets the older accept path from the core (it
+ * records each booking before its 202); these tests then check only that
+ * the slot is empty, as an old descriptor's would be. */
+
+static const struct fs_storage_batch_ops *batch_of(struct contract *t)
+{
+    const struct fs_storage_batch_ops *o = t->in.plugin->storage_batch;
+
+    if (o) {
+        assert_true(o->struct_size >= sizeof(*o));
+        assert_non_null(o->insert_many);
+    }
+    return o;
+}
+
+static struct fs_booking decided(const char *id, const char *user,
+                                 enum fs_booking_state state,
+                                 const char *reason)
+{
+    struct fs_booking b = storage_contract_booking(id, "launch", user, 10);
+
+    b.state = state;
+    b.updated_ms = 20;
+    if (state == FS_STATE_HOLD)
+        b.hold_expires_ms = 300020;
+    if (reason)
+        snprintf(b.reason, sizeof(b.reason), "%s", reason);
+    return b;
+}
+
+static void test_insert_many_writes_each_booking_in_its_own_state(void **state)
+{
+    struct contract *t = *state;
+    const struct fs_storage_batch_ops *o = batch_of(t);
+    struct fs_booking b[3], out;
+    enum fs_status r[3] = {FS_ERROR, FS_ERROR, FS_ERROR};
+
+    if (!o)
+        return;
+    b[0] = decided("m-hold", "alice", FS_STATE_HOLD, NULL);
+    b[1] = decided("m-rejected", "bob", FS_STATE_REJECTED, "sold_out");
+    b[2] = decided("m-deleted", "carol", FS_STATE_DELETED, NULL);
+    assert_int_equal(o->insert_many(t->in.ctx, b, 3, r), FS_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(r[i], FS_OK);
+    assert_int_equal(t->ops->get(t->in.ctx, "m-hold", &out), FS_OK);
+    assert_int_equal(out.state, FS_STATE_HOLD);
+    assert_int_equal(out.hold_expires_ms, 300020);
+    assert_int_equal(out.updated_ms, 20);
+    assert_string_equal(out.user_id, "alice");
+    assert_int_equal(t->ops->get(t->in.ctx, "m-rejected", &out), FS_OK);
+    assert_int_equal(out.state, FS_STATE_REJECTED);
+    assert_string_equal(out.reason, "sold_out");
+    assert_int_equal(state_of(t, "m-deleted"), FS_STATE_DELETED);
+    /* The hold counts for the one-per-user rule like any active booking. */
+    assert_int_equal(insert(t, "m-second", "launch", "alice", 30),
+                     FS_DUPLICATE);
+    assert_int_equal(storage_contract_count(t->ops, t->in.ctx, "launch",
+                                            FS_STATE_HOLD), 1);
+}
+
+static void test_insert_many_leaves_a_stored_booking_as_it_is(void **state)
+{
+    struct contract *t = *state;
+    const struct fs_storage_batch_ops *o = batch_of(t);
+    struct fs_booking b[2];
+    enum fs_status r[2] = {FS_ERROR, FS_ERROR};
+
+    if (!o)
+        return;
+    assert_int_equal(insert(t, "m-old", "launch", "alice", 1), FS_OK);
+    assert_int_equal(move(t, "m-old", FS_STATE_QUEUED, FS_STATE_DELETED, NULL),
+                     FS_OK);
+    b[0] = decided("m-old", "alice", FS_STATE_HOLD, NULL);
+    b[1] = decided("m-new", "bob", FS_STATE_HOLD, NULL);
+    assert_int_equal(o->insert_many(t->in.ctx, b, 2, r), FS_OK);
+    assert_int_equal(r[0], FS_CONFLICT);
+    assert_int_equal(r[1], FS_OK);
+    assert_int_equal(state_of(t, "m-old"), FS_STATE_DELETED);
+    /* The same batch again (a redelivery, a retry after a timeout): nothing
+     * changes, nothing is an error. */
+    r[0] = r[1] = FS_ERROR;
+    assert_int_equal(o->insert_many(t->in.ctx, b, 2, r), FS_OK);
+    assert_int_equal(r[0], FS_CONFLICT);
+    assert_int_equal(r[1], FS_CONFLICT);
+    assert_int_equal(state_of(t, "m-new"), FS_STATE_HOLD);
+    assert_int_equal(storage_contract_count(t->ops, t->in.ctx, "launch",
+                                            FS_STATE_HOLD), 1);
+}
+
+static void test_insert_many_refuses_a_second_active_booking_alone(
+    void **state)
+{
+    struct contract *t = *state;
+    const struct fs_storage_batch_ops *o = batch_of(t);
+    struct fs_booking b[4];
+    enum fs_status r[4] = {FS_ERROR, FS_ERROR, FS_ERROR, FS_ERROR};
+
+    if (!o)
+        return;
+    assert_int_equal(insert(t, "m-a1", "launch", "alice", 1), FS_OK);
+    b[0] = decided("m-a2", "alice", FS_STATE_HOLD, NULL);
+    b[1] = decided("m-b1", "bob", FS_STATE_HOLD, NULL);
+    b[2] = decided("m-a3", "alice", FS_STATE_REJECTED, "duplicate");
+    b[3] = decided("m-b2", "bob", FS_STATE_BOOKED, NULL);
+    assert_int_equal(o->insert_many(t->in.ctx, b, 4, r), FS_OK);
+    assert_int_equal(r[0], FS_DUPLICATE);
+    assert_int_equal(r[2], FS_OK);
+    /* bob's two active bookings: exactly one of them is written. */
+    assert_true((r[1] == FS_OK && r[3] == FS_DUPLICATE) ||
+                (r[1] == FS_DUPLICATE && r[3] == FS_OK));
+    assert_int_equal(storage_contract_count(t->ops, t->in.ctx, "launch",
+                                            FS_STATE_HOLD) +
+                         storage_contract_count(t->ops, t->in.ctx, "launch",
+                                                FS_STATE_BOOKED),
+                     1);
+    assert_int_equal(state_of(t, "m-a1"), FS_STATE_QUEUED);
+    assert_int_equal(state_of(t, "m-a3"), FS_STATE_REJECTED);
+}
+
+static void test_insert_many_refuses_bad_arguments_and_writes_nothing(
+    void **state)
+{
+    struct contract *t = *state;
+    const struct fs_storage_batch_ops *o = batch_of(t);
+    struct fs_booking b[2];
+    enum fs_status r[2];
+
+    if (!o)
+        return;
+    b[0] = decided("m-good", "alice", FS_STATE_HOLD, NULL);
+    b[1] = decided("m bad", "bob", FS_STATE_HOLD, NULL);
+    assert_int_equal(o->insert_many(t->in.ctx, b, 2, r), FS_INVALID);
+    assert_int_equal(o->insert_many(t->in.ctx, NULL, 1, r), FS_INVALID);
+    assert_int_equal(o->insert_many(t->in.ctx, b, 1, NULL), FS_INVALID);
+    assert_int_equal(o->insert_many(t->in.ctx, b, 0, r), FS_OK);
+    assert_stores_nothing(t);
+}
+
 /* ---- the suite ---------------------------------------------------------- */
 
 #define C(name) {#name, name}
@@ -989,6 +1129,10 @@ static const struct {
     X(test_concurrent_inserts_all_succeed_and_are_readable),
     C(test_concurrent_duplicates_leave_one_booking_per_user),
     C(test_racing_confirms_of_one_hold_produce_exactly_one_ok),
+    C(test_insert_many_writes_each_booking_in_its_own_state),
+    C(test_insert_many_leaves_a_stored_booking_as_it_is),
+    C(test_insert_many_refuses_a_second_active_booking_alone),
+    C(test_insert_many_refuses_bad_arguments_and_writes_nothing),
 };
 
 #define N_CONTRACT_TESTS (sizeof(contract_tests) / sizeof(contract_tests[0]))

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "booking.h"
+#include "drain.h"
 #include "log.h"
 #include "metrics.h"
 #include "recovery.h"
@@ -501,6 +502,147 @@ static void test_a_shared_queue_at_the_depth_limit_accepts_nothing(void **state)
     w->svc.shared_queue = 0;
 }
 
+/* ---- storage off the accept path (svc->records_by_worker) ---------------
+ * As with a broker queue: the memory queue stands in for it here, with the
+ * service told that the queue is shared and durable. */
+
+static void records_by_worker(struct world *w)
+{
+    assert_true(fs_storage_has_batch(&w->be));
+    w->svc.shared_queue = 1;
+    w->svc.records_by_worker = 1;
+}
+
+static void assert_not_stored(struct world *w, const char *id)
+{
+    struct fs_booking b;
+    assert_int_equal(fs_storage_get(&w->be, id, &b), FS_NOT_FOUND);
+}
+
+static void test_a_202_stores_nothing_and_the_worker_records_its_hold(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+
+    records_by_worker(w);
+    accept_ok(w, "launch", "alice", &b);
+    assert_not_stored(w, b.booking_id);
+    /* Never 404 for a 202: the inventory's claim answers. */
+    assert_int_equal(fs_booking_get(&w->svc, "alice", "launch", b.booking_id,
+                                     &got), FS_OK);
+    assert_int_equal(got.state, FS_STATE_QUEUED);
+    assert_int_equal(fs_booking_get(&w->svc, "bob", "launch", b.booking_id,
+                                     &got), FS_NOT_FOUND);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(fs_storage_get(&w->be, b.booking_id, &got), FS_OK);
+    assert_int_equal(got.state, FS_STATE_HOLD);
+    assert_string_equal(got.user_id, "alice");
+    assert_int_equal(got.created_ms, b.created_ms);
+    assert_true(got.hold_expires_ms > 0);
+    assert_int_equal(counts(w, "launch").held, 1);
+    assert_int_equal(fs_booking_confirm(&w->svc, "alice", "launch", b.booking_id,
+                                        &got), FS_OK);
+    assert_int_equal(counts(w, "launch").booked, 1);
+}
+
+/* A 503 after the claim (the claim given back): its message, if it
+ * reached the queue, finds no claim and no record, and takes nothing. */
+static void test_a_message_whose_claim_is_gone_is_dropped_without_a_hold(void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b;
+
+    records_by_worker(w);
+    accept_ok(w, "one", "alice", &b);
+    assert_int_equal(fs_inventory_release(&w->be, "one", b.booking_id), FS_OK);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_DELETED);
+    assert_int_equal(counts(w, "one").held, 0);
+    assert_int_equal(counts(w, "one").available, 1);
+}
+
+/* A client's change of a booking not recorded yet is its first record, and
+ * the worker's outcome, coming later, leaves it as it is. */
+static void test_a_cancel_before_the_worker_records_wins_and_gives_the_item_back(
+    void **state)
+{
+    struct world *w = *state;
+    struct fs_booking b, got;
+
+    records_by_worker(w);
+    accept_ok(w, "one", "alice", &b);
+    assert_int_equal(fs_booking_cancel(&w->svc, "alice", "one", b.booking_id,
+                                       &got), FS_OK);
+    assert_int_equal(got.state, FS_STATE_DELETED);
+    assert_int_equal(counts(w, "one").available, 1);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 1);
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_DELETED);
+    assert_int_equal(counts(w, "one").available, 1);
+    assert_int_equal(counts(w, "one").held, 0);
+    accept_ok(w, "one", "bob", &got);
+}
+
+/* The inventory's state rebuilt while a 202 is queued with its claim lost
+ * (drain.h): the sale accepts nothing until the marker comes back, and the
+ * queued 202 takes its item first. */
+static void test_a_draining_sale_answers_unavailable_until_its_queue_is_through(
+    void **state)
+{
+    struct world *w = *state;
+    struct fs_sale *sale = fs_sales_find(&w->svc.sales, "one");
+    struct fs_booking b, c;
+    char existing[FS_ID_MAX + 1];
+
+    records_by_worker(w);
+    accept_ok(w, "one", "alice", &b);
+    /* The claim lost with the inventory's data, then the rebuild. */
+    assert_int_equal(fs_inventory_release(&w->be, "one", b.booking_id), FS_OK);
+    fs_drain_begin(&w->svc, sale);
+    assert_true(fs_drain_active(sale));
+    assert_int_equal(fs_booking_accept(&w->svc, "one", "bob", 0, &c, existing),
+                     FS_UNAVAILABLE);
+    assert_int_equal(counts(w, "one").available, 1);  /* bob took nothing */
+    /* alice's message and the marker behind it. */
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 2);
+    assert_false(fs_drain_active(sale));
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_HOLD);
+    assert_int_equal(counts(w, "one").held, 1);
+    assert_int_equal(fs_booking_accept(&w->svc, "one", "bob", 0, &c, existing),
+                     FS_SOLD_OUT);
+}
+
+/* A daemon that died before its confirm, with the worker writing the
+ * records: the lapsed claim is recorded deleted, so that its message, met
+ * even during a drain, is not taken for a 202 whose claim was lost. */
+static void test_a_lapsed_claim_is_recorded_deleted_and_its_message_takes_nothing(
+    void **state)
+{
+    struct world *w = *state;
+    struct fs_sale *sale = fs_sales_find(&w->svc.sales, "one");
+    struct fs_booking b = {0};
+    char existing[FS_ID_MAX + 1];
+    int64_t now = fs_now_ms();
+
+    records_by_worker(w);
+    snprintf(b.booking_id, sizeof(b.booking_id), "01DEADDAEMON0000000000000B");
+    snprintf(b.sale_id, sizeof(b.sale_id), "one");
+    snprintf(b.user_id, sizeof(b.user_id), "alice");
+    b.state = FS_STATE_QUEUED;
+    b.created_ms = b.updated_ms = now;
+    b.hold_seconds = 60;
+    assert_int_equal(fs_inventory_claim(&w->be, "one", "alice", b.booking_id,
+                                        now + 1000, existing), FS_OK);
+    assert_int_equal(fs_service_publish(&w->svc, &b), FS_OK);
+    assert_int_equal(fs_sweeper_sweep(&w->svc, now + 1000), 1);
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_DELETED);
+    fs_drain_begin(&w->svc, sale);
+    assert_int_equal(fs_worker_run_once(&w->worker, 1000), 2);
+    assert_false(fs_drain_active(sale));
+    assert_int_equal(state_of(w, "alice", "one", b.booking_id), FS_STATE_DELETED);
+    assert_int_equal(counts(w, "one").available, 1);
+    assert_int_equal(counts(w, "one").held, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +666,11 @@ int main(void)
         T(test_reconcile_restores_a_live_hold_the_inventory_lost),
         T(test_a_full_sale_queue_answers_queue_full_and_accepts_nothing),
         T(test_a_shared_queue_at_the_depth_limit_accepts_nothing),
+        T(test_a_202_stores_nothing_and_the_worker_records_its_hold),
+        T(test_a_message_whose_claim_is_gone_is_dropped_without_a_hold),
+        T(test_a_cancel_before_the_worker_records_wins_and_gives_the_item_back),
+        T(test_a_draining_sale_answers_unavailable_until_its_queue_is_through),
+        T(test_a_lapsed_claim_is_recorded_deleted_and_its_message_takes_nothing),
 #undef T
     };
     fs_log_set_level(FS_LOG_WARN);
