@@ -9,7 +9,8 @@
  * the same loading on a scratch SSL_CTX, so what it accepts is what the
  * server serves.
  *
- * Why a shim is loaded first: see src/tls_shim/openssl3_shim.c.
+ * Why shims are loaded first: see src/tls_shim/openssl3_shim.c and
+ * src/tls_shim/libcrypto_name.c.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -26,7 +27,7 @@
 
 #include "http_tls.h"
 
-static void *shim;
+static void *shims[2];  /* libcrypto.so, libssl.so */
 /* Written by fs_tls_setup_ctx, which civetweb calls in mg_start's thread. */
 static char setup_error[512];
 
@@ -189,12 +190,13 @@ const char *fs_tls_error(void)
     return setup_error[0] ? setup_error : NULL;
 }
 
-static void *open_shim(const char *dir, char *err, size_t errlen)
+static void *open_shim(const char *dir, const char *name, char *err,
+                       size_t errlen)
 {
     char path[4096];
     void *h;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, FS_TLS_SHIM_NAME);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     if (!h)
         snprintf(err, errlen, "cannot load %s, which TLS needs with "
@@ -202,20 +204,36 @@ static void *open_shim(const char *dir, char *err, size_t errlen)
     return h;
 }
 
+/* From plugin_dir, else from the installed plugin folder: a plugin folder
+ * of one's own need not hold the shims. */
+static void *find_shim(const char *plugin_dir, const char *name, char *err,
+                       size_t errlen)
+{
+    void *h = open_shim(plugin_dir, name, err, errlen);
+
+    if (!h && strcmp(plugin_dir, FS_PLUGIN_DIR) != 0)
+        h = open_shim(FS_PLUGIN_DIR, name, err, errlen);
+    return h;
+}
+
 int fs_tls_load_shim(const char *plugin_dir, char *err, size_t errlen)
 {
-    if (shim)
-        return 0;
-    shim = open_shim(plugin_dir, err, errlen);
-    /* A plugin folder of one's own need not hold it: the installed one does. */
-    if (!shim && strcmp(plugin_dir, FS_PLUGIN_DIR) != 0)
-        shim = open_shim(FS_PLUGIN_DIR, err, errlen);
-    return shim ? 0 : -1;
+    static const char *const names[2] = {FS_TLS_SHIM_CRYPTO, FS_TLS_SHIM_SSL};
+
+    for (size_t i = 0; i < 2; i++) {
+        if (!shims[i] && !(shims[i] = find_shim(plugin_dir, names[i], err, errlen))) {
+            fs_tls_unload_shim();
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void fs_tls_unload_shim(void)
 {
-    if (shim)
-        dlclose(shim);
-    shim = NULL;
+    for (size_t i = 2; i-- > 0;) {
+        if (shims[i])
+            dlclose(shims[i]);
+        shims[i] = NULL;
+    }
 }

@@ -11,9 +11,10 @@
 
 #include "config.h"
 
-/* The shim's file name, in the plugin folder ($(pkglibdir)): the name is
+/* The shims' file names, in the plugin folder ($(pkglibdir)): each name is
  * its SONAME, which is what makes it work. */
-#define FS_TLS_SHIM_NAME "libssl.so"
+#define FS_TLS_SHIM_SSL "libssl.so"
+#define FS_TLS_SHIM_CRYPTO "libcrypto.so"
 
 /* Reads cfg->tls's certificate and key as the server will: a readable PEM
  * certificate, a readable unencrypted PEM key, and the key the certificate's
@@ -22,8 +23,8 @@
 int fs_tls_check(const struct fs_config *cfg, const char *file, char *err,
                  size_t errlen);
 
-/* Before mg_start, when TLS is on: loads the shim from plugin_dir (else the
- * compiled-in plugin folder). -1 and err when it cannot. */
+/* Before mg_start, when TLS is on: loads the shims from plugin_dir (else
+ * the compiled-in plugin folder). -1 and err when it cannot. */
 int fs_tls_load_shim(const char *plugin_dir, char *err, size_t errlen);
 /* After mg_stop: unloads it. Safe when never loaded. */
 void fs_tls_unload_shim(void);
