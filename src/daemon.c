@@ -228,7 +228,7 @@ static int start(struct daemon *d, const char *plugin_dir)
     fs_events_init((size_t)d->cfg->http.max_streams,
                    (size_t)d->cfg->http.max_streams_per_user);
     if (d->cfg->tls.cert_file &&
-        fs_tls_load_shim(plugin_dir, err, sizeof(err)) != 0) {
+        fs_tls_load_shim(plugin_dir, FS_PLUGIN_DIR, err, sizeof(err)) != 0) {
         fs_log_error("%s", err);
         return -1;
     }

@@ -213,7 +213,7 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
         "decode_url", "no",
         /* civetweb's floor (4: TLS 1.2, 5: TLS 1.3), as on_init_ssl's. */
         cfg->tls.cert_file ? "ssl_protocol_version" : NULL,
-        strcmp(cfg->tls.min_version, "1.3") == 0 ? "5" : "4",
+        fs_tls_wants_13(cfg) ? "5" : "4",
         NULL,
     };
 

@@ -23,8 +23,6 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
-#include "fs_autoconf.h"
-
 #include "http_tls.h"
 
 static void *shims[2];  /* libcrypto.so, libssl.so */
@@ -67,6 +65,11 @@ static const char *openssl_reason(void)
         ERR_error_string_n(e, text, sizeof(text));
     ERR_clear_error();
     return text;
+}
+
+int fs_tls_wants_13(const struct fs_config *cfg)
+{
+    return cfg->tls.min_version && strcmp(cfg->tls.min_version, "1.3") == 0;
 }
 
 /* An encrypted key cannot be used by a daemon that nobody types into: say
@@ -150,7 +153,7 @@ static int load_into_ctx(SSL_CTX *ctx, const struct where *w)
     else if (SSL_CTX_use_PrivateKey(ctx, key) != 1)
         failf(w, key_line, "tls.key_file: the key in %s cannot be used "
               "(OpenSSL: %s)", key_path, openssl_reason());
-    else if (SSL_CTX_set_min_proto_version(ctx, strcmp(cfg->tls.min_version, "1.3") == 0
+    else if (SSL_CTX_set_min_proto_version(ctx, fs_tls_wants_13(cfg)
                                                     ? TLS1_3_VERSION
                                                     : TLS1_2_VERSION) != 1)
         failf(w, cfg->tls.min_version_line, "tls.min_version: not accepted (OpenSSL: %s)",
@@ -206,22 +209,24 @@ static void *open_shim(const char *dir, const char *name, char *err,
 
 /* From plugin_dir, else from the installed plugin folder: a plugin folder
  * of one's own need not hold the shims. */
-static void *find_shim(const char *plugin_dir, const char *name, char *err,
-                       size_t errlen)
+static void *find_shim(const char *plugin_dir, const char *installed_dir,
+                       const char *name, char *err, size_t errlen)
 {
     void *h = open_shim(plugin_dir, name, err, errlen);
 
-    if (!h && strcmp(plugin_dir, FS_PLUGIN_DIR) != 0)
-        h = open_shim(FS_PLUGIN_DIR, name, err, errlen);
+    if (!h && strcmp(plugin_dir, installed_dir) != 0)
+        h = open_shim(installed_dir, name, err, errlen);
     return h;
 }
 
-int fs_tls_load_shim(const char *plugin_dir, char *err, size_t errlen)
+int fs_tls_load_shim(const char *plugin_dir, const char *installed_dir,
+                     char *err, size_t errlen)
 {
     static const char *const names[2] = {FS_TLS_SHIM_CRYPTO, FS_TLS_SHIM_SSL};
 
     for (size_t i = 0; i < 2; i++) {
-        if (!shims[i] && !(shims[i] = find_shim(plugin_dir, names[i], err, errlen))) {
+        if (!shims[i] &&
+            !(shims[i] = find_shim(plugin_dir, installed_dir, names[i], err, errlen))) {
             fs_tls_unload_shim();
             return -1;
         }

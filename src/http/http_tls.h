@@ -23,11 +23,16 @@
 int fs_tls_check(const struct fs_config *cfg, const char *file, char *err,
                  size_t errlen);
 
-/* Before mg_start, when TLS is on: loads the shims from plugin_dir (else
- * the compiled-in plugin folder). -1 and err when it cannot. */
-int fs_tls_load_shim(const char *plugin_dir, char *err, size_t errlen);
+/* Before mg_start, when TLS is on: loads the shims from plugin_dir, else
+ * from installed_dir (the compiled-in plugin folder). -1 and err when it
+ * cannot. */
+int fs_tls_load_shim(const char *plugin_dir, const char *installed_dir,
+                     char *err, size_t errlen);
 /* After mg_stop: unloads it. Safe when never loaded. */
 void fs_tls_unload_shim(void);
+
+/* 1 when tls.min_version is 1.3 (else 1.2). */
+int fs_tls_wants_13(const struct fs_config *cfg);
 
 /* civetweb's init_ssl callback: puts the certificate chain, the key and the
  * minimum version into civetweb's SSL_CTX. 1 (done) or -1; then
