@@ -175,15 +175,28 @@ void fs_log(enum fs_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
-void fs_log_access(const char *method, const char *path, int status,
+/* A client's bytes, bounded, with control bytes as '?': a path must not
+ * start a forged line or steer a terminal. */
+static void client_text(char *out, size_t cap, const char *in)
+{
+    size_t n = 0;
+
+    for (; in && in[n] && n + 1 < cap; n++)
+        out[n] = (unsigned char)in[n] < 0x20 || in[n] == 0x7f ? '?' : in[n];
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "-");
+}
+
+void fs_log_access(const char *raw_method, const char *raw_path, int status,
                    double duration_ms)
 {
-    char message[LOG_LINE_MAX];
+    char message[LOG_LINE_MAX], method[32], path[1024];
 
     if (!fs_log_enabled(FS_LOG_DEBUG))
         return;
-    method = method ? method : "-";
-    path = path ? path : "-";
+    client_text(method, sizeof(method), raw_method);
+    client_text(path, sizeof(path), raw_path);
     snprintf(message, sizeof(message), "%s %s %d %.3f ms", method, path, status,
              duration_ms);
     if (atomic_load(&log_format) != FS_LOG_JSON) {

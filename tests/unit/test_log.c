@@ -142,6 +142,17 @@ static void test_json_access_line_has_method_path_status_and_duration(void **sta
     json_decref(line);
 }
 
+static void test_access_line_writes_control_bytes_of_a_path_as_question_marks(void **state)
+{
+    const char *text;
+    (void)state;
+
+    fs_log_access("GET", "/a\rb\x1b[31m", 404, 0.5);
+    text = written();
+    assert_non_null(strstr(text, "GET /a?b?[31m 404 0.500 ms\n"));
+    assert_ptr_equal(strchr(text, '\n'), text + strlen(text) - 1);
+}
+
 static void test_lines_below_the_level_are_not_written(void **state)
 {
     (void)state;
@@ -215,6 +226,7 @@ int main(void)
         T(test_json_line_carries_the_request_id_of_its_thread),
         T(test_json_line_quotes_and_replaces_bytes_that_are_not_utf8),
         T(test_json_access_line_has_method_path_status_and_duration),
+        T(test_access_line_writes_control_bytes_of_a_path_as_question_marks),
         T(test_lines_below_the_level_are_not_written),
         T(test_text_line_names_the_request_id),
         T(test_formats_parse_by_name),
