@@ -878,6 +878,124 @@ static int parse_sales(struct loader *ld, const struct key_spec *spec,
     return 0;
 }
 
+/* ---- listen, tls and log ------------------------------------------------ */
+
+/* One of `choices` (n of them), else an error listing them. */
+static int parse_choice(struct loader *ld, const char *qname,
+                        const yaml_node_t *v, const char *const *choices,
+                        size_t n, char **slot)
+{
+    const char *text;
+    char hint[128], list[128] = "";
+    if (expect_scalar(ld, qname, v, &text) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(text, choices[i]) == 0)
+            return store_string(ld, slot, text);
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                 i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
+    }
+    unknown_hint(text, choices, n, hint, sizeof(hint));
+    return fail(ld, v, "%s: expected %s, got '%s'%s", qname, list, text,
+                strstr(hint, "did you mean") ? hint : "");
+}
+
+static int parse_log_format(struct loader *ld, const struct key_spec *spec,
+                            const char *qname, const yaml_node_t *key,
+                            const yaml_node_t *v, void *target)
+{
+    static const char *const formats[] = {"text", "json"};
+    (void)key;
+    return parse_choice(ld, qname, v, formats, 2, FIELD(target, spec, char *));
+}
+
+/* The line is kept: tls ports are checked against the tls block at the end. */
+static int parse_listen(struct loader *ld, const struct key_spec *spec,
+                        const char *qname, const yaml_node_t *key,
+                        const yaml_node_t *v, void *target)
+{
+    ld->cfg->listen_line = line_of(v);
+    return parse_string(ld, spec, qname, key, v, target);
+}
+
+/* The files' contents are checked with OpenSSL by src/http/http_tls.c,
+ * which names these lines. */
+static int parse_tls_cert(struct loader *ld, const struct key_spec *spec,
+                          const char *qname, const yaml_node_t *key,
+                          const yaml_node_t *v, void *target)
+{
+    ld->cfg->tls.cert_line = line_of(v);
+    return parse_path(ld, spec, qname, key, v, target);
+}
+
+static int parse_tls_key(struct loader *ld, const struct key_spec *spec,
+                         const char *qname, const yaml_node_t *key,
+                         const yaml_node_t *v, void *target)
+{
+    ld->cfg->tls.key_line = line_of(v);
+    return parse_path(ld, spec, qname, key, v, target);
+}
+
+/* Only what OpenSSL 3 still negotiates at its default security level:
+ * TLS 1.0 and 1.1 are refused there anyway. */
+static int parse_tls_min_version(struct loader *ld, const struct key_spec *spec,
+                                 const char *qname, const yaml_node_t *key,
+                                 const yaml_node_t *v, void *target)
+{
+    static const char *const versions[] = {"1.2", "1.3"};
+    (void)key;
+    ld->cfg->tls.min_version_line = line_of(v);
+    return parse_choice(ld, qname, v, versions, 2, FIELD(target, spec, char *));
+}
+
+/* 1 if `listen` names a TLS port: civetweb's syntax ends one with 's'
+ * ("0.0.0.0:8443s"). */
+static int listen_has_tls_port(const char *listen)
+{
+    for (const char *p = listen; *p;) {
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+            end--;
+        if (end > 0 && p[end - 1] == 's')
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/* A TLS port needs a certificate, and a certificate a TLS port to serve. */
+static int check_tls_ports(struct loader *ld)
+{
+    struct fs_config *cfg = ld->cfg;
+    int tls_port = listen_has_tls_port(cfg->listen);
+    int tls_line = cfg->tls.cert_line   ? cfg->tls.cert_line
+                   : cfg->tls.key_line  ? cfg->tls.key_line
+                                        : cfg->tls.min_version_line;
+
+    if (tls_port && !cfg->tls.cert_file) {
+        errorf(ld->err, ld->errlen, ld->file, cfg->listen_line,
+               "listen: '%s' has a TLS port (one ending in 's'), but "
+               "tls.cert_file is not set: it needs a certificate and its key",
+               cfg->listen);
+        return -1;
+    }
+    if (!tls_port && tls_line) {
+        errorf(ld->err, ld->errlen, ld->file, tls_line,
+               "tls: is set, but no port in listen ('%s') is a TLS port: add "
+               "one ending in 's' (for example \"0.0.0.0:8443s\"), beside the "
+               "plain ones if you like", cfg->listen);
+        return -1;
+    }
+    if (tls_line && !cfg->tls.cert_file) {
+        errorf(ld->err, ld->errlen, ld->file, tls_line,
+               "tls.cert_file is required in the tls block: the PEM "
+               "certificate (then its intermediates) served on the TLS ports");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the tables of the core's sections ----------------------------------- */
 
 /* Checked against http.threads once the whole section is read (finish). */
@@ -958,12 +1076,21 @@ static const struct key_spec worker_keys[] = {
 
 static const struct key_spec log_keys[] = {
     {"level", parse_log_level, CFG(log_level), 0, 0, NULL},
+    {"format", parse_log_format, CFG(log_format), 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct key_spec tls_keys[] = {
+    {"cert_file", parse_tls_cert, CFG(tls.cert_file), 0, 0, NULL},
+    {"key_file", parse_tls_key, CFG(tls.key_file), 0, 0, NULL},
+    {"min_version", parse_tls_min_version, CFG(tls.min_version), 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
 static const struct key_spec top_keys[] = {
-    {"listen", parse_string, CFG(listen), 1, 0, NULL},
+    {"listen", parse_listen, CFG(listen), 1, 0, NULL},
     {"http", parse_section, 0, 0, 0, http_keys},
+    {"tls", parse_section, 0, 0, 0, tls_keys},
     {"plugins", parse_section, 0, 0, 0, plugins_keys},
     {"auth", parse_section, 0, 0, 0, auth_keys},
     {"policies", parse_section, 0, 0, 0, policies_keys},
@@ -995,11 +1122,14 @@ static int set_defaults(struct fs_config *cfg)
     cfg->auth.jwks_min_interval_s = 10;
     cfg->listen = strdup("127.0.0.1:8080");
     cfg->log_level = strdup("info");
+    cfg->log_format = strdup("text");
+    cfg->tls.min_version = strdup("1.2");
     cfg->queue.name = strdup("memory");
     cfg->inventory.name = strdup("memory");
     /* No kv: the sqlite plugin's own default path applies. */
     cfg->storage.name = strdup("sqlite");
-    return cfg->listen && cfg->log_level && cfg->queue.name &&
+    return cfg->listen && cfg->log_level && cfg->log_format &&
+                   cfg->tls.min_version && cfg->queue.name &&
                    cfg->inventory.name && cfg->storage.name
                ? 0
                : -1;
@@ -1186,6 +1316,8 @@ static int finish(struct loader *ld, const yaml_node_t *root)
                (long long)cfg->http.threads);
         return -1;
     }
+    if (check_tls_ports(ld) != 0)
+        return -1;
     if (!cfg->policies_dir && !(cfg->policies_dir = resolve_path(cfg->dir, "policies")))
         return out_of_memory(ld);
     return 0;
@@ -1270,6 +1402,10 @@ void fs_config_free(struct fs_config *cfg)
     kv_free(cfg->policy_settings, cfg->n_policy_settings);
     free(cfg->admin_token);
     free(cfg->log_level);
+    free(cfg->log_format);
+    free(cfg->tls.cert_file);
+    free(cfg->tls.key_file);
+    free(cfg->tls.min_version);
     for (size_t i = 0; i < cfg->n_sales; i++)
         free(cfg->sales[i].id);
     free(cfg->sales);

@@ -51,6 +51,7 @@ struct fs_config {
     char *dir;                  /* its folder: base of relative paths */
 
     char *listen;               /* "127.0.0.1:8080"; civetweb listening_ports syntax */
+    int listen_line;            /* 0 when not in the file */
     struct {
         int64_t threads;              /* civetweb num_threads, default 2048 */
         int64_t listen_backlog;       /* default 1024 */
@@ -107,6 +108,17 @@ struct fs_config {
     } worker;
 
     char *log_level;            /* log.level: error|warn|info|debug, default info */
+    char *log_format;           /* log.format: text|json, default text */
+
+    /* tls: the certificate served on the TLS ports of `listen` (those
+     * ending in 's'). Read and checked with OpenSSL by src/http/http_tls.c;
+     * the lines are for its messages. */
+    struct {
+        char *cert_file;        /* PEM, leaf first, then intermediates; NULL: no TLS */
+        char *key_file;         /* PEM private key; NULL: the key is in cert_file */
+        char *min_version;      /* "1.2" (default) or "1.3" */
+        int cert_line, key_line, min_version_line;  /* 0: not set */
+    } tls;
 
     struct fs_sale_config *sales;
     size_t n_sales;

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "http/http_api.h"
+#include "http/http_tls.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -55,6 +56,10 @@ static struct fs_config *load_config(const char *path)
 {
     char err[FS_CONFIG_ERR_MAX];
     struct fs_config *cfg = fs_config_load(path, err, sizeof(err));
+    if (cfg && fs_tls_check(cfg, path, err, sizeof(err)) != 0) {
+        fs_config_free(cfg);
+        cfg = NULL;
+    }
     if (!cfg)
         fprintf(stderr, "flashsaled: %s\n", err);
     return cfg;
@@ -234,6 +239,11 @@ static int start(struct daemon *d, const char *plugin_dir)
         return -1;
     fs_events_init((size_t)d->cfg->http.max_streams,
                    (size_t)d->cfg->http.max_streams_per_user);
+    if (d->cfg->tls.cert_file &&
+        fs_tls_load_shim(plugin_dir, FS_PLUGIN_DIR, err, sizeof(err)) != 0) {
+        fs_log_error("%s", err);
+        return -1;
+    }
     if (fs_http_start(&d->http, &d->svc, err, sizeof(err)) != 0) {
         fs_log_error("%s", err);
         return -1;
@@ -259,6 +269,7 @@ static void stop(struct daemon *d)
     fs_events_shutdown();  /* event streams end, so the HTTP threads can */
     fs_shutdown_watch_part(&watch, "finishing the HTTP requests in flight");
     fs_http_stop(&d->http);
+    fs_tls_unload_shim();  /* civetweb is done with OpenSSL */
     fs_policy_shutdown();  /* after the HTTP threads freed their Lua states */
     fs_shutdown_watch_part(&watch, "waiting for the worker's batch in flight");
     fs_worker_stop(&d->worker);
@@ -305,6 +316,7 @@ int fs_daemon_run(const char *config_path, const char *plugin_dir)
     if (!d.cfg)
         return 1;
     fs_log_set_level((enum fs_log_level)fs_log_level_parse(d.cfg->log_level));
+    fs_log_set_format((enum fs_log_format)fs_log_format_parse(d.cfg->log_format));
     fs_metrics_init();
     if (start(&d, fs_daemon_plugin_dir(plugin_dir, d.cfg->plugins_dir)) == 0) {
         wait_for_stop(&d);

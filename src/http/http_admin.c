@@ -33,6 +33,7 @@
 #include "health.h"
 #include "http_api.h"
 #include "http_reply.h"
+#include "http_request_id.h"
 #include "log.h"
 #include "metrics.h"
 #include "states.h"
@@ -382,6 +383,7 @@ static int route_events(struct fs_http *http, struct mg_connection *conn)
     mg_response_header_add(conn, "Transfer-Encoding", "chunked", -1);
     mg_response_header_add(conn, "Cache-Control", "no-store", -1);
     mg_response_header_add(conn, "X-Accel-Buffering", "no", -1);
+    mg_response_header_add(conn, "X-Request-Id", fs_http_request_id(), -1);
     mg_response_header_send(conn);
     if (mg_send_chunk(conn, hello, sizeof(hello) - 1) > 0)
         while (send_snapshot(http, conn) == 0 &&

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "http_request.h"
+#include "http_request_id.h"
 #include "events.h"
 #include "log.h"
 #include "states.h"
@@ -113,6 +114,7 @@ void fs_http_route_events(struct request *r)
     mg_response_header_add(r->conn, "Transfer-Encoding", "chunked", -1);
     mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
     mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
+    mg_response_header_add(r->conn, "X-Request-Id", fs_http_request_id(), -1);
     mg_response_header_send(r->conn);
     r->status = 200;
     stream_booking(r, sub, &b);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "http_reply.h"
+#include "http_request_id.h"
 
 /* The head of an answer is assembled on the stack and the body joins it
  * when both fit: one write. A bigger body (the OpenAPI document, the admin
@@ -127,6 +128,7 @@ static void put_head(struct out *o, struct mg_connection *conn, int status,
     snprintf(number, sizeof(number), "%zu", len);
     put_header(o, "Content-Length", number);
     put_header(o, "Cache-Control", "no-store");
+    put_header(o, "X-Request-Id", fs_http_request_id());
     for (size_t i = 0; headers && headers[i]; i += 2) {
         put_header(o, headers[i], headers[i + 1]);
         own_connection |= strcasecmp(headers[i], "Connection") == 0;

@@ -31,6 +31,8 @@
 #include "http_api.h"
 #include "http_reply.h"
 #include "http_request.h"
+#include "http_request_id.h"
+#include "http_tls.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -105,6 +107,7 @@ static int on_request(struct mg_connection *conn)
     static const char *const headers[] = {
         "Retry-After", SHED_RETRY_AFTER, "Connection", "close", NULL};
 
+    fs_http_request_id_begin(conn);
     if (mg_get_user_connection_data(conn) != &tag_shed) {
         wait_for_routes(server_of(conn));
         return 0;  /* civetweb goes on to fs_http_handle_request */
@@ -114,6 +117,29 @@ static int on_request(struct mg_connection *conn)
     fs_metrics_http_shed();
     fs_metrics_request(FS_ROUTE_OTHER, 503);
     return 503;
+}
+
+/* Every request that on_request began, once answered. */
+static void on_request_end(const struct mg_connection *conn, int status)
+{
+    fs_http_request_id_end(conn, status);
+}
+
+static int on_http_error(struct mg_connection *conn, int status,
+                         const char *msg)
+{
+    int rc = fs_http_handle_error(conn, status, msg);
+
+    fs_http_request_id_after_error();
+    return rc;
+}
+
+/* civetweb's SSL_CTX for the TLS ports: the certificate is ours to set. */
+static int on_init_ssl(void *ssl_ctx, void *user_data)
+{
+    struct fs_http *h = user_data;
+
+    return fs_tls_setup_ctx(ssl_ctx, h->svc->cfg);
 }
 
 static int log_civetweb(const struct mg_connection *conn, const char *message)
@@ -142,14 +168,17 @@ static void raise_open_files(const struct fs_config *cfg)
                     (unsigned long long)want);
 }
 
-static void callbacks_init(struct mg_callbacks *cb)
+static void callbacks_init(struct mg_callbacks *cb, const struct fs_config *cfg)
 {
     memset(cb, 0, sizeof(*cb));
     cb->init_connection = on_connection_start;
     cb->connection_close = on_connection_close;
     cb->begin_request = on_request;
-    cb->http_error = fs_http_handle_error;
+    cb->end_request = on_request_end;
+    cb->http_error = on_http_error;
     cb->log_message = log_civetweb;
+    if (cfg->tls.cert_file)
+        cb->init_ssl = on_init_ssl;
 }
 
 /* 0 for max_connections means: all threads but a reserve of one in eight
@@ -182,6 +211,9 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
         /* Raw paths: an id with any %-escape is refused as a bad id, and an
          * encoded NUL can never cut an id short. */
         "decode_url", "no",
+        /* civetweb's floor (4: TLS 1.2, 5: TLS 1.3), as on_init_ssl's. */
+        cfg->tls.cert_file ? "ssl_protocol_version" : NULL,
+        fs_tls_wants_13(cfg) ? "5" : "4",
         NULL,
     };
 
@@ -200,11 +232,14 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
              cfg->http.request_timeout_ms);
     snprintf(header, sizeof(header), "%" PRId64, cfg->http.max_header_bytes);
     raise_open_files(cfg);
-    callbacks_init(&callbacks);
+    callbacks_init(&callbacks, cfg);
     h->ctx = mg_start(&callbacks, h, options);
     if (!h->ctx) {
-        snprintf(err, errlen, "cannot listen on %s (in use, or not an "
-                 "address:port?)", cfg->listen);
+        if (cfg->tls.cert_file && fs_tls_error())
+            snprintf(err, errlen, "cannot set up TLS: %s", fs_tls_error());
+        else
+            snprintf(err, errlen, "cannot listen on %s (in use, or not an "
+                     "address:port?)", cfg->listen);
         fs_auth_free(&h->auth);
         return -1;
     }

@@ -371,7 +371,7 @@ def default_plugin_lines():
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
                   plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None, http_keys=None,
-                  auth_extra=None):
+                  auth_extra=None, listen_extra=(), log_keys=None):
     worker = "sweep_interval_ms: %d" % sweep_interval_ms
     if claim_lease_ms is not None:
         worker += ", claim_lease_ms: %d" % claim_lease_ms
@@ -380,9 +380,14 @@ def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
     # something else never sees a 503 from the connection limit.
     http = {"threads": http_threads, "max_connections": http_threads}
     http.update(http_keys or {})
+    # The plain port first: the harness waits on it. listen_extra adds more
+    # (test_tls.py: a TLS port, "127.0.0.1:PORTs").
+    listen = ",".join(["%s:%d" % (HOST, port)] + list(listen_extra))
+    log = {"level": "info"}
+    log.update(log_keys or {})
     lines = [
         "# written by tests/e2e/harness.py",
-        "listen: %s" % yaml_scalar("%s:%d" % (HOST, port)),
+        "listen: %s" % yaml_scalar(listen),
         "http: { %s }" % ", ".join("%s: %s" % (k, yaml_scalar(v)) for k, v in http.items()),
         "plugins:",
         "  dir: %s" % yaml_scalar(plugin_dir),
@@ -393,7 +398,7 @@ def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
             ([auth_extra] if auth_extra else [])),
         "policies: { dir: policies }",
         "worker: { %s }" % worker,
-        "log: { level: info }",
+        "log: { %s }" % ", ".join("%s: %s" % (k, yaml_scalar(v)) for k, v in log.items()),
     ]
     lines.extend(extra_lines)
     lines.append("sales:")
@@ -413,11 +418,13 @@ class Daemon:
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
                  extra_lines=(), plugin_lines=None, secret=SECRET, claim_lease_ms=None,
-                 http_keys=None, auth_extra=None):
+                 http_keys=None, auth_extra=None, listen_extra=(), log_keys=None):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.claim_lease_ms = claim_lease_ms
         self.http_threads = http_threads
         self.http_keys = dict(http_keys or {})
+        self.listen_extra = list(listen_extra)
+        self.log_keys = dict(log_keys or {})
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
         self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
@@ -450,7 +457,9 @@ class Daemon:
                                   plugin_lines=self.plugin_lines, secret=self.secret,
                                   claim_lease_ms=self.claim_lease_ms,
                                   http_keys=self.http_keys,
-                                  auth_extra=self.auth_extra))
+                                  auth_extra=self.auth_extra,
+                                  listen_extra=self.listen_extra,
+                                  log_keys=self.log_keys))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]
