@@ -389,11 +389,12 @@ void fs_policy_check(enum fs_policy_hook hook,
 /* The inventory "knows" the user holds a booking exactly when the chosen
  * Retry-After is odd: no memory between inputs, so every finding replays
  * alone. */
-enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
-                                      const char *user,
-                                      char booking[FS_ID_MAX + 1])
+enum fs_status fs_service_user_booking(struct fs_service *svc, const char *sale,
+                                       const char *user,
+                                       char booking[FS_ID_MAX + 1])
 {
-    FUZZ_CHECK(be == &backends && fs_id_valid(sale) && fs_user_id_valid(user));
+    FUZZ_CHECK(svc->be == &backends && fs_id_valid(sale) &&
+               fs_user_id_valid(user));
     calls++;
     if (verdict_retry % 2 == 0)
         return FS_NOT_FOUND;
