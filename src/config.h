@@ -68,7 +68,7 @@ struct fs_config {
     char *plugins_dir;          /* plugins.dir; NULL: compiled-in default */
     struct fs_plugin_config queue;      /* default name "memory" */
     struct fs_plugin_config inventory;  /* default name "memory" */
-    struct fs_plugin_config storage;    /* default name "sqlite", path data/bookings.db */
+    struct fs_plugin_config storage;    /* default name "sqlite" (its path: FS_DATA_DIR) */
 
     char *jwt_secret;           /* auth.jwt_secret, or the contents of auth.jwt_secret_file
                                    (trailing newline stripped); >= 16 bytes; NULL

@@ -43,10 +43,15 @@
 #include <sqlite3.h>
 
 #include "flashsaled/fs_plugin.h"
+#include "fs_autoconf.h"
 
+/* The default database sits in the data folder configure chose
+ * ($(localstatedir)/lib/flashsaled; /var/lib/flashsaled in the Debian
+ * package), not beside the config: /etc is no place for data, and a
+ * sandboxed unit may write only there. */
 #define FS_SQLITE_LOG_NAME "storage.sqlite"
 #define FS_SQLITE_SCHEMA_VERSION 1
-#define FS_SQLITE_DEFAULT_PATH "data/bookings.db"
+#define FS_SQLITE_DEFAULT_PATH FS_DATA_DIR "/bookings.db"
 #define FS_SQLITE_DEFAULT_BUSY_MS 5000
 #define FS_SQLITE_DEFAULT_BATCH 512
 #define FS_SQLITE_DEFAULT_READERS 8

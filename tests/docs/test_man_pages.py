@@ -21,6 +21,10 @@ SRCDIR = os.environ.get("FS_SRCDIR",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DAEMON = os.environ.get("FS_DAEMON", "flashsaled")
 PLUGIN_DIR = os.environ.get("FS_PLUGIN_DIR", "")
+# The data folder this build compiled in ($(localstatedir)/lib/flashsaled):
+# the page shows the Debian package's, /var/lib/flashsaled, in its place.
+DATA_DIR = os.environ.get("FS_DATA_DIR", "")
+PAGE_DATA_DIR = "/var/lib/flashsaled"
 MAN = os.path.join(SRCDIR, "docs", "man")
 
 EMBEDDED = [("queue", "memory"), ("inventory", "memory"), ("storage", "sqlite")]
@@ -132,6 +136,8 @@ class ConfigPage(PageTest):
                           % (kind, name, key))
             line = items[key]
             self.assertIn("Pq %s ," % type_, line, "%s.%s: type" % (name, key))
+            if DATA_DIR and default.startswith(DATA_DIR + "/"):
+                default = PAGE_DATA_DIR + default[len(DATA_DIR):]
             if default:
                 self.assertIn(default, line, "%s.%s: default %s" % (name, key, default))
             else:

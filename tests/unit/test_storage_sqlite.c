@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "fs_autoconf.h"
 #include "plugin_fixture.h"
 #include "../contract/storage_contract.h"
 
@@ -232,7 +233,7 @@ static void test_descriptor_is_a_thread_safe_storage_named_sqlite(void **state)
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         fixture_option(p, names[i]);
     assert_string_equal(fixture_option(p, "path")->default_value,
-                        "data/bookings.db");
+                        FS_DATA_DIR "/bookings.db");
     assert_string_equal(fixture_option(p, "synchronous")->default_value,
                         "full");
 }
