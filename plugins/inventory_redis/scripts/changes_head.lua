@@ -1,0 +1,11 @@
+-- changes_head.lua - the first half of the wrapper around every script that
+-- can change a sale's counts (inventory_redis.c, inv_feed_scripts): it reads
+-- the counts before the script's body runs. The body follows as a function,
+-- so its own `return`s end the body, not the wrapper; changes_tail.lua
+-- closes it. Not a script of its own.
+local function fs_counts_now()
+  return redis.call('HMGET', KEYS[1], 'inventory', 'available', 'held',
+                    'booked')
+end
+local fs_counts_before = fs_counts_now()
+local function fs_body()

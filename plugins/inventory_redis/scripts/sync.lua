@@ -1,0 +1,21 @@
+-- sync.lua - reports the counts of every named sale to one subscriber, in
+-- order with the changes the other scripts publish (Redis delivers a
+-- connection's messages in the order they were published, whatever the
+-- channel), so a report is never older than a change delivered before it.
+-- KEYS: the meta hash of each sale   ARGV: the subscriber's own channel
+-- Publishes "c <sale> <inventory> <available> <held> <booked>" per sale with
+-- state, "u <sale>" per sale without (never installed, or lost), then "s"
+-- (the sync is complete). Returns {"ok"}.
+for _, key in ipairs(KEYS) do
+  local sale = string.match(key, '{(.*)}:meta$')
+  local m = redis.call('HMGET', key, 'inventory', 'available', 'held',
+                       'booked')
+  if m[1] then
+    redis.call('PUBLISH', ARGV[1], 'c ' .. sale .. ' ' .. m[1] .. ' ' ..
+               m[2] .. ' ' .. m[3] .. ' ' .. m[4])
+  else
+    redis.call('PUBLISH', ARGV[1], 'u ' .. sale)
+  end
+end
+redis.call('PUBLISH', ARGV[1], 's')
+return {'ok'}
