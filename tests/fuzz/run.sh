@@ -67,8 +67,8 @@ declare -A SRCS=(
     [fuzz_auth]="src/auth.c src/base64.c"
     [fuzz_message]="src/message.c src/ids.c src/log.c src/auth.c src/base64.c"
     [fuzz_config]="src/config.c src/suggest.c src/ids.c src/log.c"
-    [fuzz_json_body]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/claim_batch.c src/auth.c src/base64.c src/ids.c src/log.c src/metrics.c src/states.c src/config.c src/suggest.c src/plugin_loader.c"
-    [fuzz_http_request]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/claim_batch.c src/auth.c src/base64.c src/ids.c src/log.c src/metrics.c src/states.c src/config.c src/suggest.c src/plugin_loader.c"
+    [fuzz_json_body]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/sale_replica.c src/claim_batch.c src/auth.c src/base64.c src/ids.c src/log.c src/metrics.c src/states.c src/config.c src/suggest.c src/plugin_loader.c"
+    [fuzz_http_request]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/sales.c src/sale_replica.c src/claim_batch.c src/auth.c src/base64.c src/ids.c src/log.c src/metrics.c src/states.c src/config.c src/suggest.c src/plugin_loader.c"
     [fuzz_policy]="src/policy.c src/policy_helpers.c src/log.c src/ids.c src/auth.c src/base64.c src/config.c src/suggest.c"
 )
 declare -A MAXLEN=(
