@@ -219,6 +219,37 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
         note("Redis SIGKILLed and restarted empty: A resubscribed, the stream "
              "still got B's confirm")
 
+    def test_a_change_missed_while_a_is_cut_off_is_read_when_it_is_back(self):
+        """A's connections to Redis are cut and refused (its ACL user turned
+        off) while B confirms: A never hears B's message, and its stream
+        must send `booked` once A resubscribes and the stream re-reads."""
+        sale = "cutoff"
+        user, password = "%s_a" % self.ns, "pw-%s" % self.ns
+        self.redis.command("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all")
+        lines = list(self.plugin_lines())
+        lines[1] = ("  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
+                    % (harness.yaml_scalar(self.redis.url(user=user, password=password)),
+                       self.ns))
+        sales = [{"id": sale, "inventory": 10, "hold_seconds": 300}]
+        a = self.start_daemon(sales, http_threads=24, plugin_lines=tuple(lines))
+        b = self.real_daemon(sales, threads=24)
+        cb = self.client(b)
+        self.wait_live(a)
+        bid, tok, _ = self.hold_for(cb, sale, "gina")
+        stream = self.open_stream(a, sale, bid, "gina")
+        self.assertEqual(self.next_names(stream, 1), ["hold"])
+        self.redis.command("ACL", "SETUSER", user, "off")
+        self.assertGreater(self.redis.command("CLIENT", "KILL", "USER", user), 0)
+        harness.wait_until(lambda: "change feed lost" in a.full_log(),
+                           timeout=harness.scaled(10), what="A's feed lost")
+        self.assertEqual(cb.confirm(sale, bid, tok).status, 200)
+        self.redis.command("ACL", "SETUSER", user, "on")
+        self.assertEqual(self.next_names(stream, 1), ["booked"])
+        self.assertIsNone(stream.next_event())
+        self.wait_live(a, times=2)
+        note("B's confirm made while A was cut off from Redis reached A's stream "
+             "when A resubscribed")
+
 
 if __name__ == "__main__":
     harness.main()
