@@ -248,9 +248,10 @@ void fs_inventory_unwatch(struct fs_backends *be)
 }
 
 enum fs_status fs_inventory_sync(struct fs_backends *be,
-                                 const char *const *sales, size_t n)
+                                 const char *const *sales, size_t n,
+                                 int with_holders)
 {
-    CALL_CHANGES(&be->inventory, sync, sales, n);
+    CALL_CHANGES(&be->inventory, sync, sales, n, with_holders);
 }
 
 enum fs_status fs_inventory_announce(struct fs_backends *be,

@@ -79,7 +79,8 @@ enum fs_status fs_inventory_watch(struct fs_backends *be,
                                   const struct fs_change_hooks *hooks);
 void fs_inventory_unwatch(struct fs_backends *be);
 enum fs_status fs_inventory_sync(struct fs_backends *be,
-                                 const char *const *sales, size_t n);
+                                 const char *const *sales, size_t n,
+                                 int with_holders);
 enum fs_status fs_inventory_announce(struct fs_backends *be,
                                      const char *const *bookings, size_t n);
 

@@ -328,9 +328,9 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
     if (!fs_sale_is_open(sale, now))
         return FS_CLOSED;
     /* The replica (sale_replica.h) says none is left: no backend call, so
-     * a million late users cost the inventory nothing. A user who holds an
-     * item hears sold_out here, not already_booked; their booking stands. */
-    if (fs_sale_replica_sold_out(&svc->sales, sale))
+     * a million late users cost the inventory nothing. A user who may hold
+     * an item goes on, to hear already_booked and their booking id. */
+    if (fs_sale_replica_sold_out(&svc->sales, sale, user_id))
         return FS_SOLD_OUT;
     if (svc->claims)
         return accept_with_claim(svc, sale, user_id, hold_seconds, now, out,

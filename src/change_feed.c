@@ -18,10 +18,13 @@ struct fs_change_feed {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
-    int sync_due;           /* the feed (re)subscribed: sync now */
+    int sync_due;           /* the feed (re)subscribed: sync now, with
+                             * holders */
     int dropped;            /* announcements lost to a full outbox */
     int watching;           /* the plugin calls the hooks */
     atomic_int subscribed;  /* the plugin's live(1) .. live(0) */
+    /* A sync with holders ended since live(1): the holder sets are whole. */
+    atomic_int holders_synced;
     char (*outbox)[FS_ID_MAX + 1];
     size_t n_out;
     char (*sending)[FS_ID_MAX + 1];  /* the thread's: swapped with outbox */
@@ -48,19 +51,43 @@ static void on_sale_unknown(void *arg, const char *sale_id)
         fs_sale_replica_forget(&sale->replica);
 }
 
+static void on_sale_holder(void *arg, const char *sale_id, const char *user_id)
+{
+    struct fs_change_feed *f = arg;
+    struct fs_sale *sale = fs_service_sale(f->svc, sale_id);
+
+    if (!sale || fs_sale_replica_add_holder(&sale->replica, user_id) == 0)
+        return;
+    /* A holder the replica cannot remember could be told sold_out: trust
+     * no replica until the next full sync. */
+    atomic_store(&f->holders_synced, 0);
+    atomic_store(&f->svc->sales.replica_live, 0);
+    fs_log_warn("change feed: out of memory for sale %s's holders: sold-out "
+                "answers ask the inventory until the next resync", sale_id);
+    pthread_mutex_lock(&f->lock);
+    f->sync_due = 1;
+    pthread_cond_signal(&f->wake);
+    pthread_mutex_unlock(&f->lock);
+}
+
 static void on_booking(void *arg, const char *booking_id)
 {
     (void)arg;
     fs_events_wake(booking_id);
 }
 
-/* Every sale was just read in order with the changes: the replicas are
- * whole from here on, as long as the subscription lasts. */
-static void on_synced(void *arg)
+/* Every sale was just read in order with the changes (and, after a sync
+ * with holders, who holds its items): the replicas are whole from here on,
+ * as long as the subscription lasts. */
+static void on_synced(void *arg, int with_holders)
 {
     struct fs_change_feed *f = arg;
 
-    if (atomic_load(&f->subscribed) &&
+    if (!atomic_load(&f->subscribed))
+        return;
+    if (with_holders)
+        atomic_store(&f->holders_synced, 1);
+    if (atomic_load(&f->holders_synced) &&
         !atomic_exchange(&f->svc->sales.replica_live, 1))
         fs_log_info("change feed live: sold-out answers and sale views come "
                     "from this daemon's replica");
@@ -71,6 +98,7 @@ static void on_live(void *arg, int live)
     struct fs_change_feed *f = arg;
 
     atomic_store(&f->subscribed, live);
+    atomic_store(&f->holders_synced, 0);
     if (!live) {
         atomic_store(&f->svc->sales.replica_live, 0);
         fs_log_warn("change feed lost: sale counts are read from the "
@@ -124,7 +152,7 @@ static void announce(struct fs_change_feed *f, size_t n)
     free(ids);
 }
 
-static void sync_sales(struct fs_change_feed *f)
+static void sync_sales(struct fs_change_feed *f, int with_holders)
 {
     size_t n = fs_sales_count(&f->svc->sales);
     const char **ids = malloc((n ? n : 1) * sizeof(*ids));
@@ -134,7 +162,7 @@ static void sync_sales(struct fs_change_feed *f)
         return;
     for (size_t i = 0; i < n; i++)
         ids[i] = fs_sales_at(&f->svc->sales, i)->id;
-    rc = fs_inventory_sync(f->svc->be, ids, n);
+    rc = fs_inventory_sync(f->svc->be, ids, n, with_holders);
     if (rc != FS_OK)
         fs_log_debug("change feed: sync: %s", fs_status_name(rc));
     free(ids);
@@ -152,9 +180,10 @@ static void deadline_in(struct timespec *ts, int ms)
 }
 
 /* Waits for work; returns with the lock held and the batch to announce
- * swapped into `sending` (*n of them), and *sync set when a sync is due. */
+ * swapped into `sending` (*n of them), *sync set when a sync is due and
+ * *holders when it must report the holders too. */
 static void wait_for_work(struct fs_change_feed *f, struct timespec *next_sync,
-                          size_t *n, int *sync)
+                          size_t *n, int *sync, int *holders)
 {
     char (*swap)[FS_ID_MAX + 1];
     int rc = 0;
@@ -162,6 +191,7 @@ static void wait_for_work(struct fs_change_feed *f, struct timespec *next_sync,
     while (!f->stop && !f->n_out && !f->sync_due && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&f->wake, &f->lock, next_sync);
     *sync = f->sync_due || rc == ETIMEDOUT;
+    *holders = f->sync_due || !atomic_load(&f->holders_synced);
     f->sync_due = 0;
     swap = f->sending;
     f->sending = f->outbox;
@@ -186,15 +216,15 @@ static void *feed_main(void *arg)
     pthread_mutex_lock(&f->lock);
     while (!f->stop) {
         size_t n;
-        int sync;
+        int sync, holders;
 
-        wait_for_work(f, &next_sync, &n, &sync);
+        wait_for_work(f, &next_sync, &n, &sync, &holders);
         pthread_mutex_unlock(&f->lock);
         if (n)
             announce(f, n);
         if (sync) {
             if (atomic_load(&f->subscribed))  /* else live(1) asks again */
-                sync_sales(f);
+                sync_sales(f, holders);
             deadline_in(&next_sync, interval);
         }
         pthread_mutex_lock(&f->lock);
@@ -223,6 +253,7 @@ static struct fs_change_feed *feed_new(struct fs_service *svc)
         return NULL;
     f->svc = svc;
     atomic_init(&f->subscribed, 0);
+    atomic_init(&f->holders_synced, 0);
     pthread_mutex_init(&f->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -242,7 +273,8 @@ struct fs_change_feed *fs_change_feed_start(struct fs_service *svc)
     struct fs_change_feed *f;
     struct fs_change_hooks hooks = {
         .sale_counts = on_sale_counts, .sale_unknown = on_sale_unknown,
-        .booking = on_booking, .synced = on_synced, .live = on_live,
+        .sale_holder = on_sale_holder, .booking = on_booking,
+        .synced = on_synced, .live = on_live,
     };
 
     if (!fs_inventory_has_changes(svc->be))

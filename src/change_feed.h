@@ -8,9 +8,11 @@
  * One thread announces this daemon's changes (many per round trip: a
  * notify never waits for the backend) and resyncs every sale's counts:
  * every worker.resync_interval_ms, which repairs a missed message, and at once
- * after the feed (re)subscribed. The replicas are trusted only from the end
- * of the first sync after each (re)subscription; after one, every event
- * stream re-reads its booking, so no change made meanwhile goes unseen.
+ * after the feed (re)subscribed, then with every sale's holders too (users
+ * who took an item: they are answered by the inventory, not sold_out). The
+ * replicas are trusted only from the end of that sync with holders after
+ * each (re)subscription; after one, every event stream re-reads its
+ * booking, so no change made meanwhile goes unseen.
  */
 #ifndef FS_CHANGE_FEED_H
 #define FS_CHANGE_FEED_H

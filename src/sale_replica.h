@@ -19,23 +19,40 @@
 #ifndef FS_SALE_REPLICA_H
 #define FS_SALE_REPLICA_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #include "flashsaled/fs_plugin.h"
 
+struct fs_replica_holder;
+
 struct fs_sale_replica {
     atomic_uint version;  /* odd while the writer is mid-update */
     atomic_int_fast64_t inventory, available, held, booked;
     atomic_int known;  /* 0: never reported, or the backend has no state */
+    /* Users who took an item of the sale since the feed's last full sync
+     * with holders: such a user's request goes to the inventory even when
+     * the sale is sold out, to hear already_booked and the booking id (a
+     * client that lost its 202 asks again to learn it). Never shrinks: a
+     * user who gave the item back only costs one inventory call. */
+    pthread_rwlock_t holders_lock;
+    struct fs_replica_holder *holders;
 };
 
 void fs_sale_replica_init(struct fs_sale_replica *r);
+void fs_sale_replica_free(struct fs_sale_replica *r);
 
 /* The feed's thread only. */
 void fs_sale_replica_store(struct fs_sale_replica *r,
                            const struct fs_sale_counts *c);
 void fs_sale_replica_forget(struct fs_sale_replica *r);
+/* 0, or -1 when out of memory (the caller must then stop trusting the
+ * replicas: a holder could be told sold_out). */
+int fs_sale_replica_add_holder(struct fs_sale_replica *r, const char *user_id);
+
+/* 1 if the user may hold an item of the sale. */
+int fs_sale_replica_may_hold(struct fs_sale_replica *r, const char *user_id);
 
 /* 1 with the counts in *out if the copy is known, else 0. The caller checks
  * that the feed is live (fs_sales_replica_live). */

@@ -50,6 +50,7 @@ void fs_sales_free(struct fs_sales *s)
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_destroy(&s->items[i].rebuild_lock);
         fs_claim_batch_free(&s->items[i].claims);
+        fs_sale_replica_free(&s->items[i].replica);
     }
     pthread_mutex_destroy(&s->write_lock);
     free(s->items);
@@ -93,11 +94,13 @@ int fs_sale_replica_counts(struct fs_sales *s, struct fs_sale *sale,
            fs_sale_replica_read(&sale->replica, out);
 }
 
-int fs_sale_replica_sold_out(struct fs_sales *s, struct fs_sale *sale)
+int fs_sale_replica_sold_out(struct fs_sales *s, struct fs_sale *sale,
+                             const char *user_id)
 {
     struct fs_sale_counts c;
 
-    return fs_sale_replica_counts(s, sale, &c) && c.available <= 0;
+    return fs_sale_replica_counts(s, sale, &c) && c.available <= 0 &&
+           !fs_sale_replica_may_hold(&sale->replica, user_id);
 }
 
 struct fs_sale *fs_sales_upsert(struct fs_sales *s, const struct fs_sale_config *c,

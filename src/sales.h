@@ -50,7 +50,8 @@ struct fs_sales {
     atomic_size_t n;
     pthread_mutex_t write_lock;  /* one reload at a time */
     /* 1 while the inventory's change feed is subscribed and has synced
-     * every sale since (change_feed.c): only then are the replicas used. */
+     * every sale, with its holders, since (change_feed.c): only then are
+     * the replicas used. */
     atomic_int replica_live;
 };
 
@@ -69,9 +70,10 @@ int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms);
  * live and the sale known): 1 with *out filled, else 0 (ask the inventory). */
 int fs_sale_replica_counts(struct fs_sales *s, struct fs_sale *sale,
                            struct fs_sale_counts *out);
-/* 1 if the trusted replica says no item is left: answer sold_out without
- * asking the inventory. */
-int fs_sale_replica_sold_out(struct fs_sales *s, struct fs_sale *sale);
+/* 1 if the trusted replica says no item is left and the user holds none:
+ * answer sold_out without asking the inventory. */
+int fs_sale_replica_sold_out(struct fs_sales *s, struct fs_sale *sale,
+                             const char *user_id);
 
 /* Reload: takes the times and hold of `c` for the sale of its id, adding the
  * sale if it is new (*added = 1). The inventory is the caller's to apply (the

@@ -383,10 +383,17 @@ struct fs_change_hooks {
                         const struct fs_sale_counts *counts);
     /* sync() found no state for the sale (never installed, or lost). */
     void (*sale_unknown)(void *arg, const char *sale_id);
+    /* The user took an item of the sale (a claim, a reserve, or a rebuild
+     * installed theirs), or, in a sync with holders, holds or claimed one.
+     * The core then answers that user's request from the inventory even
+     * when the sale is sold out, so that they hear already_booked and their
+     * booking id, not sold_out. */
+    void (*sale_holder)(void *arg, const char *sale_id, const char *user_id);
     /* A daemon announced (announce()) that the booking changed. */
     void (*booking)(void *arg, const char *booking_id);
-    /* The end of one sync(): every sale it named was reported above. */
-    void (*synced)(void *arg);
+    /* The end of one sync(): every sale it named was reported above, and
+     * with_holders as sync() was asked. */
+    void (*synced)(void *arg, int with_holders);
     /* live 1: the plugin (re)subscribed and from now on misses nothing; what
      * changed before may have been missed, so the core calls sync() and
      * re-reads what it shows. live 0: the subscription is lost; the plugin
@@ -402,11 +409,13 @@ struct fs_change_ops {
     /* Stops delivering: when it returns no hook runs or will run. Called
      * once, before destroy(), if watch() answered FS_OK. */
     void (*unwatch)(void *ctx);
-    /* Reports every named sale's counts (sale_counts or sale_unknown), then
-     * synced(), through the hooks of this process only, in order with the
-     * changes: a report is never older than a change delivered before it.
-     * One round trip whatever n. */
-    enum fs_status (*sync)(void *ctx, const char *const *sale_ids, size_t n);
+    /* Reports every named sale's counts (sale_counts or sale_unknown),
+     * with_holders != 0: every user who holds or claimed one of its items
+     * first (sale_holder), then synced(), through the hooks of this process
+     * only, in order with the changes: a report is never older than a
+     * change delivered before it. One round trip whatever n. */
+    enum fs_status (*sync)(void *ctx, const char *const *sale_ids, size_t n,
+                           int with_holders);
     /* Tells every daemon (this one too) through the booking hook that these
      * bookings changed. One round trip whatever n. */
     enum fs_status (*announce)(void *ctx, const char *const *booking_ids,

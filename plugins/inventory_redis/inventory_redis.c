@@ -901,20 +901,22 @@ static void inv_redis_unwatch(void *ctx)
 /* sync.lua on every sale's meta hash: one round trip, reports published to
  * this process's own channel (they travel with the changes, in order). */
 static enum fs_status inv_redis_sync(void *ctx, const char *const *sale_ids,
-                                     size_t n)
+                                     size_t n, int with_holders)
 {
     struct inv_redis *inv = ctx;
     char (*keys)[INV_KEY_MAX] = NULL;
     const char **key = NULL;
-    const char *channel;
-    size_t len;
+    const char *args[2];
+    size_t lens[2];
     redisReply *r = NULL;
     enum fs_status st = FS_ERROR;
 
     if (!inv->feed)
         return FS_INVALID;
-    channel = redis_feed_sync_channel(inv->feed);
-    len = strlen(channel);
+    args[0] = redis_feed_sync_channel(inv->feed);
+    lens[0] = strlen(args[0]);
+    args[1] = with_holders ? "1" : "0";
+    lens[1] = 1;
     keys = calloc(n ? n : 1, sizeof(*keys));
     key = calloc(n ? n : 1, sizeof(*key));
     if (!keys || !key)
@@ -928,7 +930,7 @@ static enum fs_status inv_redis_sync(void *ctx, const char *const *sale_ids,
                  sale_ids[i]);
         key[i] = keys[i];
     }
-    st = redis_pool_eval(inv->pool, INV_SYNC, key, n, &channel, &len, 1, &r);
+    st = redis_pool_eval(inv->pool, INV_SYNC, key, n, args, lens, 2, &r);
     if (st == FS_OK)
         st = inv_status(r);
 done:

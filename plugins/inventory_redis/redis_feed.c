@@ -30,8 +30,9 @@
 #define FEED_POLL_MS 100
 #define FEED_BACKOFF_FIRST_MS 50
 #define FEED_CHANNEL_MAX 128
-/* The longest message: "c", a sale id and four 20-digit numbers. */
-#define FEED_MESSAGE_MAX (FS_ID_MAX + 5 * 24)
+/* The longest message: "a", a sale id and a user id (a "c" with four
+ * 20-digit numbers is shorter). */
+#define FEED_MESSAGE_MAX (FS_ID_MAX + FS_USER_MAX + 8)
 #define FEED_LOG_NAME "inventory.redis"
 
 struct redis_feed {
@@ -86,15 +87,31 @@ static void dispatch_counts(struct redis_feed *f, char **tok, int n)
     f->hooks.sale_counts(f->hooks.arg, tok[1], &c);
 }
 
+/* "a <sale> <user>": the user comes last and may hold spaces. */
+static void dispatch_holder(struct redis_feed *f, char *rest)
+{
+    char *space = strchr(rest, ' ');
+
+    if (!space)
+        return;
+    *space = '\0';
+    if (fs_plugin_id_ok(rest) && fs_plugin_user_ok(space + 1))
+        f->hooks.sale_holder(f->hooks.arg, rest, space + 1);
+}
+
 static void dispatch(struct redis_feed *f, const char *msg, size_t len)
 {
     char buf[FEED_MESSAGE_MAX + 1], *tok[7], *save = NULL;
     int n = 0;
 
-    if (len > FEED_MESSAGE_MAX)
+    if (len > FEED_MESSAGE_MAX || memchr(msg, '\0', len))
         return;  /* not ours: another writer on the channel */
     memcpy(buf, msg, len);
     buf[len] = '\0';
+    if (len > 2 && buf[0] == 'a' && buf[1] == ' ') {
+        dispatch_holder(f, buf + 2);
+        return;
+    }
     for (char *t = strtok_r(buf, " ", &save); t && n < 7;
          t = strtok_r(NULL, " ", &save))
         tok[n++] = t;
@@ -112,9 +129,9 @@ static void dispatch(struct redis_feed *f, const char *msg, size_t len)
         if (n == 2 && fs_plugin_id_ok(tok[1]))
             f->hooks.booking(f->hooks.arg, tok[1]);
         break;
-    case 's':
-        if (n == 1)
-            f->hooks.synced(f->hooks.arg);
+    case 's':  /* "s 0" or "s 1": with holders */
+        if (n == 2 && (tok[1][0] == '0' || tok[1][0] == '1') && !tok[1][1])
+            f->hooks.synced(f->hooks.arg, tok[1][0] == '1');
         break;
     }
 }

@@ -4,14 +4,19 @@
  * the shared channel "<prefix>:changes" and to this process's own
  * "<prefix>:sync:<random>", and turns each message into a hook call.
  *
- * Messages (text, space separated; ids never hold a space):
+ * Messages (text, space separated; ids never hold a space, user ids may):
  *   c <sale> <inventory> <available> <held> <booked>   counts after a change
  *   u <sale>                                           sync: no state
  *   b <booking>                                        a booking changed
- *   s                                                  sync complete
+ *   a <sale> <user>                                    the user took an item
+ *                                                      (last: it may hold
+ *                                                      spaces)
+ *   s <0|1>                                            sync complete, with
+ *                                                      holders or not
  * The scripts publish "c" themselves (changes_head.lua / changes_tail.lua),
- * so a count change and its message are one atomic step; sync.lua publishes
- * "c", "u" and "s" on the process's own channel; announce() publishes "b".
+ * so a count change and its message are one atomic step, and claim.lua,
+ * reserve.lua and rebuild.lua publish "a"; sync.lua publishes "a", "c", "u"
+ * and "s" on the process's own channel; announce() publishes "b".
  */
 #ifndef FS_INVENTORY_REDIS_FEED_H
 #define FS_INVENTORY_REDIS_FEED_H

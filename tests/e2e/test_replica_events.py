@@ -4,7 +4,8 @@ and 5), with two daemons on one Redis, one RabbitMQ and one MongoDB-wire
 server started by the test:
 
 - a sold-out sale is answered from the daemon's replica: across a burst of
-  POSTs and GETs, Redis' INFO commandstats does not move;
+  POSTs and GETs, Redis' INFO commandstats does not move; a user who holds
+  an item (on this daemon or another) still hears already_booked;
 - a sale sold out on daemon A takes bookings again on A once an item comes
   back on daemon B (a cancel), learnt through Pub/Sub;
 - a count change the daemon never heard (a forged message) is repaired by
@@ -132,8 +133,15 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
         before.pop("info", None)
         after.pop("info", None)
         self.assertEqual(after, before, "Redis was asked during the sold-out burst")
+        # A holder asking again (say, a client that lost its 202) is sent
+        # on to Redis and learns its booking.
+        for i, bid in enumerate(bids):
+            r = c.book(sale, token_for("buyer%d" % i))
+            self.assertError(r, 409, "already_booked")
+            self.assertEqual(r.json["booking_id"], bid)
         note("sold out: 200 POSTs and 100 GETs, Redis commandstats unchanged (%d "
-             "EVALSHA calls before and after)" % before.get("evalsha", 0))
+             "EVALSHA calls before and after); holders asking again still hear "
+             "already_booked" % before.get("evalsha", 0))
 
     def test_an_item_given_back_on_b_is_sold_again_on_a(self):
         sale = "comeback"
@@ -143,6 +151,9 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
         bid, tok, _ = self.hold_for(cb, sale, "first")
         self.wait_view(ca, sale, lambda v: v["state"] == "sold_out", "A sees sold out")
         self.assertError(ca.book(sale, token_for("second")), 409, "sold_out")
+        r = ca.book(sale, tok)  # the holder, on the other daemon
+        self.assertError(r, 409, "already_booked")
+        self.assertEqual(r.json["booking_id"], bid)
         r = cb.cancel(sale, bid, tok)
         self.assertEqual(r.status, 200, r)
         self.wait_view(ca, sale, lambda v: v["available"] == 1, "A sees the item back")

@@ -1,6 +1,6 @@
 /* test_sale_replica.c - a sale's replicated counts: unknown until reported,
- * forgotten on demand, and never read half-written while the feed's thread
- * writes them. */
+ * forgotten on demand, never read half-written while the feed's thread
+ * writes them; and the users who may hold one of its items. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +27,7 @@ static void test_a_replica_is_unknown_until_counts_are_stored(void **state)
     assert_int_equal(out.available, 7);
     assert_int_equal(out.held, 2);
     assert_int_equal(out.booked, 1);
+    fs_sale_replica_free(&r);
 }
 
 static void test_a_forgotten_replica_is_unknown_again(void **state)
@@ -38,6 +39,22 @@ static void test_a_forgotten_replica_is_unknown_again(void **state)
     fs_sale_replica_store(&r, &c);
     fs_sale_replica_forget(&r);
     assert_int_equal(fs_sale_replica_read(&r, &out), 0);
+    fs_sale_replica_free(&r);
+}
+
+static void test_a_user_who_took_an_item_may_hold_one_and_others_not(void **state)
+{
+    struct fs_sale_replica r;
+    (void)state;
+    fs_sale_replica_init(&r);
+    assert_int_equal(fs_sale_replica_may_hold(&r, "alice"), 0);
+    assert_int_equal(fs_sale_replica_add_holder(&r, "alice"), 0);
+    assert_int_equal(fs_sale_replica_add_holder(&r, "alice"), 0);
+    assert_int_equal(fs_sale_replica_add_holder(&r, "bob smith"), 0);
+    assert_int_equal(fs_sale_replica_may_hold(&r, "alice"), 1);
+    assert_int_equal(fs_sale_replica_may_hold(&r, "bob smith"), 1);
+    assert_int_equal(fs_sale_replica_may_hold(&r, "bob"), 0);
+    fs_sale_replica_free(&r);
 }
 
 struct race {
@@ -79,6 +96,7 @@ static void test_a_reader_never_sees_two_changes_mixed(void **state)
     }
     pthread_join(t, NULL);
     assert_true(reads > 0);
+    fs_sale_replica_free(&x.r);
 }
 
 int main(void)
@@ -86,6 +104,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_replica_is_unknown_until_counts_are_stored),
         cmocka_unit_test(test_a_forgotten_replica_is_unknown_again),
+        cmocka_unit_test(test_a_user_who_took_an_item_may_hold_one_and_others_not),
         cmocka_unit_test(test_a_reader_never_sees_two_changes_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,4 +8,11 @@ local function fs_counts_now()
                     'booked')
 end
 local fs_counts_before = fs_counts_now()
+-- A user took an item of the sale ("a <sale> <user>", the user last since
+-- it may hold spaces): each daemon remembers who may hold one, to answer
+-- that user already_booked, not sold_out, once the sale is sold out.
+local function fs_holder(user)
+  local prefix, sale = string.match(KEYS[1], '^(.*):{(.*)}:meta$')
+  redis.call('PUBLISH', prefix .. ':changes', 'a ' .. sale .. ' ' .. user)
+end
 local function fs_body()

@@ -105,7 +105,8 @@ __attribute__((unused)) static const struct fs_change_ops half_changes = {
     .watch = INV_OP(enum fs_status (*)(void *,
                                        const struct fs_change_hooks *)),
     .unwatch = (void (*)(void *))(void (*)(void))inv_any,
-    .sync = INV_OP(enum fs_status (*)(void *, const char *const *, size_t)),
+    .sync = INV_OP(enum fs_status (*)(void *, const char *const *, size_t,
+                                      int)),
 };
 #endif
 
