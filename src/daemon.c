@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "recovery.h"
+#include "shutdown_watch.h"
 #include "states.h"
 #include "sweeper.h"
 #include "worker.h"
@@ -240,18 +241,28 @@ static int start(struct daemon *d, const char *plugin_dir)
     return 0;
 }
 
-/* Reverse order of start; each step is safe if its part never started. */
+/* Reverse order of start; each step is safe if its part never started.
+ * The watch names a part that keeps shutdown waiting (shutdown_watch.h). */
 static void stop(struct daemon *d)
 {
+    struct fs_shutdown_watch watch;
+
+    fs_shutdown_watch_start(&watch, "ending the event streams");
     if (d->service_ready)
         atomic_store(&d->svc.accepting, 0);
     fs_events_shutdown();  /* event streams end, so the HTTP threads can */
+    fs_shutdown_watch_part(&watch, "finishing the HTTP requests in flight");
     fs_http_stop(&d->http);
     fs_policy_shutdown();  /* after the HTTP threads freed their Lua states */
+    fs_shutdown_watch_part(&watch, "waiting for the worker's batch in flight");
     fs_worker_stop(&d->worker);
+    fs_shutdown_watch_part(&watch, "waiting for the sweeper's pass in flight");
     fs_sweeper_stop(&d->sweeper);
+    fs_shutdown_watch_part(&watch, "stopping the change feed");
     fs_change_feed_stop(d->feed);  /* after every notifier, before the plugin */
+    fs_shutdown_watch_part(&watch, "closing the backends");
     fs_backends_close(&d->be);
+    fs_shutdown_watch_end(&watch);
     if (d->service_ready)
         fs_service_free(&d->svc);
 }

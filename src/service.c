@@ -70,3 +70,15 @@ enum fs_status fs_service_publish(struct fs_service *svc,
         return FS_ERROR;
     return fs_queue_publish(svc->be, body, len);
 }
+
+enum fs_status fs_service_queue_depth(struct fs_service *svc, uint64_t *out)
+{
+    return fs_queue_depth(svc->be, out);
+}
+
+enum fs_status fs_service_user_booking(struct fs_service *svc, const char *sale,
+                                       const char *user,
+                                       char id[FS_ID_MAX + 1])
+{
+    return fs_inventory_find_user(svc->be, sale, user, id);
+}

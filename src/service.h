@@ -50,4 +50,13 @@ struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
 enum fs_status fs_service_publish(struct fs_service *svc,
                                   const struct fs_booking *b);
 
+/* The queue's depth, for the admin page. */
+enum fs_status fs_service_queue_depth(struct fs_service *svc, uint64_t *out);
+
+/* The booking `user` holds or booked in `sale`, across every daemon sharing
+ * the inventory: FS_OK with its id, FS_NOT_FOUND when none. */
+enum fs_status fs_service_user_booking(struct fs_service *svc, const char *sale,
+                                       const char *user,
+                                       char id[FS_ID_MAX + 1]);
+
 #endif

@@ -32,6 +32,13 @@
  * generation in its top 16 bits and an ack of an older generation answers
  * FS_NOT_FOUND instead of acking an unrelated message on the new channel.
  *
+ * A queue deleted under us: publishes are mandatory, so a message no queue
+ * takes comes back (basic.return) before its confirm and answers
+ * FS_UNAVAILABLE, not FS_OK for a message dropped; the service thread then
+ * declares the queue again. The consumer advertises consumer_cancel_notify,
+ * so the broker tells it (basic.cancel) and it reconnects, which declares the
+ * queue too, instead of waiting forever on a live connection.
+ *
  * Requeue order: RabbitMQ puts a requeued message back at its old place, but
  * up to `prefetch` later messages may already sit in our socket. So after a
  * nack with requeue, the next consume() that finds the core holding nothing
@@ -43,6 +50,7 @@
 #endif
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -123,6 +131,7 @@ struct rmq_req {
     size_t len;
     uint64_t seq;    /* publisher delivery tag once published */
     uint64_t count;  /* depth: the broker's message_count */
+    int returned;    /* the broker routed it to no queue (basic.return) */
     enum fs_status st;
     enum rmq_where where;
     pthread_cond_t cond;
@@ -146,6 +155,7 @@ struct rmq_pub {
 
     amqp_connection_state_t conn;  /* service thread only from here on */
     uint64_t next_seq, max_confirmed;
+    int redeclare;                 /* a publish came back: the queue is gone */
     int64_t stall_since_ms;        /* unconfirmed publishes and no ack since */
     int64_t backoff_ms, next_attempt_ms;
     struct rmq_out *out;
@@ -309,23 +319,33 @@ static amqp_socket_t *rmq_socket(struct rmq *q, amqp_connection_state_t conn,
     return s;
 }
 
-/* Advertises connection.blocked so that a broker in a memory or disk alarm
- * tells us, and publish() can answer unavailable instead of timing out. */
+/* Advertises two RabbitMQ extensions:
+ * - connection.blocked: a broker in a memory or disk alarm tells us, and
+ *   publish() can answer unavailable instead of timing out;
+ * - consumer_cancel_notify: a broker that drops our consumer (the queue's
+ *   process crashed and was restarted, the queue was deleted, a cluster
+ *   moved its leader) sends basic.cancel. Without it the broker drops the
+ *   consumer silently (rabbit_channel:cancel_consumer) while the connection
+ *   and its heartbeats stay up, and nothing is ever delivered again. */
 static int rmq_login(amqp_connection_state_t conn, struct rmq *q,
                      amqp_table_t *props, char *why, size_t len)
 {
-    amqp_table_entry_t cap[1];
+    static const char *const names[] = {"connection.blocked",
+                                        "consumer_cancel_notify"};
+    amqp_table_entry_t cap[2];
     amqp_table_entry_t all[2];
     amqp_table_t with_caps = {2, all};
     amqp_rpc_reply_t r;
 
-    cap[0].key = amqp_cstring_bytes("connection.blocked");
-    cap[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-    cap[0].value.value.boolean = 1;
+    for (size_t i = 0; i < 2; i++) {
+        cap[i].key = amqp_cstring_bytes(names[i]);
+        cap[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        cap[i].value.value.boolean = 1;
+    }
     all[0] = props->entries[0];
     all[1].key = amqp_cstring_bytes("capabilities");
     all[1].value.kind = AMQP_FIELD_KIND_TABLE;
-    all[1].value.value.table.num_entries = 1;
+    all[1].value.value.table.num_entries = 2;
     all[1].value.value.table.entries = cap;
     r = amqp_login_with_properties(
         conn, q->info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE,
@@ -518,6 +538,7 @@ static void rmq_pub_connect(struct rmq *q)
         return;
     }
     q->pub.conn = conn;
+    q->pub.redeclare = 0;  /* the connect declared it */
     q->pub.next_seq = 1;
     q->pub.max_confirmed = 0;
     q->pub.backoff_ms = 0;
@@ -548,15 +569,21 @@ static size_t rmq_pub_take(struct rmq *q)
     return n;
 }
 
+/* Mandatory, so that a message no queue takes (the queue was deleted) comes
+ * back as basic.return before its confirm, instead of being confirmed and
+ * dropped: a 202 for a message that went nowhere. Its message_id is its
+ * delivery tag, which the return does not carry. */
 static int rmq_pub_send(struct rmq *q, size_t n, char *why, size_t len)
 {
     amqp_basic_properties_t props;
     amqp_bytes_t body;
+    char id[24];
     size_t i;
     int rc;
 
     memset(&props, 0, sizeof(props));
-    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG |
+                   AMQP_BASIC_MESSAGE_ID_FLAG;
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
     props.content_type = amqp_cstring_bytes("application/json");
     if (n && q->pub.max_confirmed + 1 >= q->pub.out[0].seq)
@@ -564,8 +591,10 @@ static int rmq_pub_send(struct rmq *q, size_t n, char *why, size_t len)
     for (i = 0; i < n; i++) {
         body.len = q->pub.out[i].len;
         body.bytes = q->pub.out[i].body;
+        snprintf(id, sizeof(id), "%" PRIu64, q->pub.out[i].seq);
+        props.message_id = amqp_cstring_bytes(id);
         rc = amqp_basic_publish(q->pub.conn, RMQ_CHANNEL, amqp_empty_bytes,
-                                amqp_cstring_bytes(q->cfg.queue), 0, 0, &props,
+                                amqp_cstring_bytes(q->cfg.queue), 1, 0, &props,
                                 body);
         if (rc != AMQP_STATUS_OK) {
             snprintf(why, len, "publish: %s", amqp_error_string2(rc));
@@ -587,12 +616,60 @@ static void rmq_pub_settle(struct rmq *q, uint64_t tag, int multiple,
         if (r->seq > tag)
             break;
         if (multiple || r->seq == tag)
-            rmq_complete(q, r, st);
+            rmq_complete(q, r, r->returned ? FS_UNAVAILABLE : st);
     }
     pthread_mutex_unlock(&q->pub.lock);
     if (tag > q->pub.max_confirmed)
         q->pub.max_confirmed = tag;
     q->pub.stall_since_ms = rmq_mono_ms();
+}
+
+/* basic.return: the message's content follows; its message_id names the
+ * publish, whose confirm comes after and then answers unavailable. */
+static int rmq_pub_returned(struct rmq *q, const amqp_frame_t *f, char *why,
+                            size_t len)
+{
+    const amqp_basic_return_t *ret = f->payload.method.decoded;
+    amqp_message_t msg;
+    amqp_rpc_reply_t r = amqp_read_message(q->pub.conn, f->channel, &msg, 0);
+    struct rmq_req *req;
+    char text[128], id[24] = "";
+    uint64_t seq;
+
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        rmq_reply_text(r, "basic.return", why, len);
+        return -1;
+    }
+    if (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+        rmq_bytes_text(msg.properties.message_id, id, sizeof(id));
+    amqp_destroy_message(&msg);
+    seq = strtoull(id, NULL, 10);
+    rmq_bytes_text(ret->reply_text, text, sizeof(text));
+    pthread_mutex_lock(&q->pub.lock);
+    DL_FOREACH(q->pub.inflight, req)
+        if (req->seq == seq)
+            req->returned = 1;
+    pthread_mutex_unlock(&q->pub.lock);
+    if (!q->pub.redeclare)
+        q->host->log(FS_LOG_WARN, RMQ_NAME, "a publish came back (%s): queue "
+                     "%s is gone; declaring it again", text, q->cfg.queue);
+    q->pub.redeclare = 1;
+    return 0;
+}
+
+/* After a return: the queue was deleted under us. Declared again (durable,
+ * as at connect), later publishes have somewhere to go. */
+static int rmq_pub_redeclare(struct rmq *q, char *why, size_t len)
+{
+    if (!q->pub.redeclare)
+        return 0;
+    amqp_queue_declare(q->pub.conn, RMQ_DEPTH_CHANNEL,
+                       amqp_cstring_bytes(q->cfg.queue), 0, 1, 0, 0,
+                       amqp_empty_table);
+    if (rmq_rpc_ok(q->pub.conn, "queue.declare", why, len) != 0)
+        return -1;
+    q->pub.redeclare = 0;
+    return 0;
 }
 
 static void rmq_pub_blocked(struct rmq *q, const amqp_connection_blocked_t *b)
@@ -631,6 +708,8 @@ static int rmq_pub_frame(struct rmq *q, const amqp_frame_t *f, char *why,
         nack = f->payload.method.decoded;
         rmq_pub_settle(q, nack->delivery_tag, nack->multiple, FS_UNAVAILABLE);
         return 0;
+    case AMQP_BASIC_RETURN_METHOD:
+        return rmq_pub_returned(q, f, why, len);
     case AMQP_CONNECTION_BLOCKED_METHOD:
         rmq_pub_blocked(q, f->payload.method.decoded);
         return 0;
@@ -645,7 +724,7 @@ static int rmq_pub_frame(struct rmq *q, const amqp_frame_t *f, char *why,
         rmq_reply_text(closing, "closed", why, len);
         return -1;
     default:
-        return 0;  /* basic.return never comes: we publish without mandatory */
+        return 0;
     }
 }
 
@@ -770,8 +849,11 @@ static void rmq_service_wait(struct rmq *q)
 
 static int rmq_service_step(struct rmq *q, char *why, size_t len)
 {
-    size_t n = rmq_pub_take(q);
+    size_t n;
 
+    if (rmq_pub_redeclare(q, why, len) != 0)
+        return -1;
+    n = rmq_pub_take(q);
     if (rmq_pub_send(q, n, why, len) != 0)
         return -1;
     if (rmq_pub_depth(q, why, len) != 0)
@@ -930,6 +1012,8 @@ static int rmq_cons_connect(struct rmq *q)
     q->cons.conn = conn;
     q->cons.gen++;
     q->cons.last_send_ms = rmq_mono_ms();
+    if (q->cons.backoff_ms)
+        q->host->log(FS_LOG_INFO, RMQ_NAME, "consumer connected again");
     q->cons.backoff_ms = 0;
     rmq_cons_status(q, NULL);
     return 0;
@@ -939,6 +1023,9 @@ fail:
         amqp_destroy_connection(conn);
     q->cons.next_attempt_ms = rmq_mono_ms() +
                               rmq_next_backoff(&q->cons.backoff_ms);
+    q->host->log(FS_LOG_WARN, RMQ_NAME, "consumer cannot connect (next try "
+                 "in %lld ms): %s", (long long)(q->cons.next_attempt_ms -
+                                                rmq_mono_ms()), why);
     rmq_cons_status(q, why);
     return -1;
 }
@@ -1041,7 +1128,8 @@ static int rmq_cons_other(struct rmq *q, char *why, size_t len)
         return 0;
     switch (f.payload.method.id) {
     case AMQP_BASIC_CANCEL_METHOD:
-        snprintf(why, len, "the broker cancelled the consumer (queue deleted?)");
+        snprintf(why, len, "the broker cancelled the consumer (the queue's "
+                 "process restarted, or the queue was deleted)");
         return -1;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: {

@@ -30,6 +30,7 @@
 #include "base64.h"
 #include "http_admin.h"
 #include "events.h"
+#include "health.h"
 #include "http_api.h"
 #include "http_reply.h"
 #include "log.h"
@@ -292,44 +293,18 @@ static json_t *sales_json(struct fs_service *svc)
     return a;
 }
 
-/* A backend's detail may quote a URL: never show its user:password@. */
-static void scrub_userinfo(const char *in, char *out, size_t size)
+static json_t *backends_json(struct fs_service *svc)
 {
-    size_t o = 0;
-
-    while (*in && o + 1 < size) {
-        if (strncmp(in, "://", 3) == 0) {
-            size_t span = strcspn(in + 3, "@/ \t");
-            for (int i = 0; i < 3 && o + 1 < size; i++)
-                out[o++] = *in++;
-            if (in[span] == '@') {
-                for (const char *m = "***"; *m && o + 1 < size; m++)
-                    out[o++] = *m;
-                in += span;
-            }
-            continue;
-        }
-        out[o++] = *in++;
-    }
-    out[o] = '\0';
-}
-
-static json_t *backends_json(struct fs_backends *be)
-{
-    struct fs_backend *parts[] = {&be->queue, &be->inventory, &be->storage};
+    struct fs_backend_health h[FS_HEALTH_KINDS];
     json_t *o = json_object();
 
-    for (size_t i = 0; o && i < 3; i++) {
-        char detail[256] = "", clean[256];
-        enum fs_status rc = fs_backend_health(parts[i], detail, sizeof(detail));
-        json_t *one = json_pack("{s:b, s:s}", "ready", rc == FS_OK, "plugin",
-                                parts[i]->plugin->name);
-        if (one && rc != FS_OK) {
-            scrub_userinfo(detail[0] ? detail : fs_status_name(rc), clean,
-                           sizeof(clean));
-            json_object_set_new(one, "detail", json_string(clean));
-        }
-        json_object_set_new(o, fs_plugin_kind_name(parts[i]->kind), one);
+    (void)fs_health_check(svc, h);
+    for (size_t i = 0; o && i < FS_HEALTH_KINDS; i++) {
+        json_t *one = json_pack("{s:b, s:s}", "ready", h[i].ready, "plugin",
+                                h[i].plugin);
+        if (one && !h[i].ready)
+            json_object_set_new(one, "detail", json_string(h[i].detail));
+        json_object_set_new(o, h[i].kind, one);
     }
     return o;
 }
@@ -349,12 +324,12 @@ static json_t *stats_json(struct fs_http *http)
     fs_format_rfc3339(now_ms, when);
     o = json_pack("{s:s, s:I, s:o, s:o, s:I}", "time", when, "time_ms",
                   (json_int_t)now_ms, "sales", sales_json(svc), "backends",
-                  backends_json(svc->be), "event_streams",
+                  backends_json(svc), "event_streams",
                   (json_int_t)fs_events_open_streams());
     if (!o)
         return NULL;
     json_object_set_new(o, "queue_depth",
-                        fs_queue_depth(svc->be, &depth) == FS_OK
+                        fs_service_queue_depth(svc, &depth) == FS_OK
                             ? json_integer((json_int_t)depth)
                             : json_null());
     json_object_update_new(o, traffic_json(&now, &w));

@@ -23,6 +23,7 @@
 
 #include "http_api.h"
 #include "http_admin.h"
+#include "health.h"
 #include "http_reply.h"
 #include "http_request.h"
 #include "ids.h"
@@ -155,23 +156,16 @@ static void route_ready(struct request *r)
 {
     static const char *const retry[] = {
         "Retry-After", FS_HTTP_RETRY_AFTER_UNAVAILABLE, NULL};
-    struct fs_backends *be = r->http->svc->be;
-    struct fs_backend *parts[] = {&be->queue, &be->inventory, &be->storage};
+    struct fs_backend_health h[FS_HEALTH_KINDS];
+    int ready = fs_health_check(r->http->svc, h);
     json_t *backends = json_object();
-    int ready = 1;
 
-    for (size_t i = 0; i < 3; i++) {
-        char detail[256] = "";
-        enum fs_status rc = fs_backend_health(parts[i], detail, sizeof(detail));
-        json_t *one = json_pack("{s:b, s:s}", "ok", rc == FS_OK, "plugin",
-                                parts[i]->plugin->name);
-        if (rc != FS_OK) {
-            ready = 0;
-            json_object_set_new(one, "detail",
-                                json_string(detail[0] ? detail
-                                                      : fs_status_name(rc)));
-        }
-        json_object_set_new(backends, fs_plugin_kind_name(parts[i]->kind), one);
+    for (size_t i = 0; i < FS_HEALTH_KINDS; i++) {
+        json_t *one = json_pack("{s:b, s:s}", "ok", h[i].ready, "plugin",
+                                h[i].plugin);
+        if (one && !h[i].ready)
+            json_object_set_new(one, "detail", json_string(h[i].detail));
+        json_object_set_new(backends, h[i].kind, one);
     }
     fs_http_send_json(
         r, ready ? 200 : 503,

@@ -15,6 +15,7 @@
 
 #include "http_request.h"
 #include "policy.h"
+#include "service.h"
 
 static void policy_request(struct request *r, const char *sale,
                            const char *booking_id, struct fs_policy_request *pr,
@@ -46,7 +47,7 @@ static int answer_repeat(struct request *r, const char *sale)
 {
     char id[FS_ID_MAX + 1];
 
-    if (fs_inventory_find_user(r->http->svc->be, sale, r->user, id) != FS_OK)
+    if (fs_service_user_booking(r->http->svc, sale, r->user, id) != FS_OK)
         return 0;
     fs_http_send_error_with(r, 409, "already_booked",
                             "you already have a booking in this sale",

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import selectors
 import socket
 import time
@@ -360,6 +361,7 @@ class GatedDaemon(harness.Daemon):
                                  "run under make check (it builds it)" % test_dir)
         super().__init__(sales, **kw)
         self.gate = os.path.join(self.dir, "closed.gate")
+        self.stall = os.path.join(self.dir, "stalled.gate")
         self.plugin_dir = os.path.join(self.dir, "plugins")
         os.makedirs(self.plugin_dir)
         for src, name in ((harness.PLUGIN_DIR, "inventory_memory.so"),
@@ -367,13 +369,38 @@ class GatedDaemon(harness.Daemon):
                           (test_dir, "queue_gated.so")):
             os.symlink(os.path.join(src, name), os.path.join(self.plugin_dir, name))
         self.plugin_lines = (
-            "  queue: { name: gated, gate: %s }" % harness.yaml_scalar(self.gate),
+            "  queue: { name: gated, gate: %s, stall: %s }"
+            % (harness.yaml_scalar(self.gate), harness.yaml_scalar(self.stall)),
             "  inventory: { name: memory }",
             "  storage: { name: sqlite, path: data/bookings.db }")
         self.write_config(self.port)
 
     def command(self):
         return [harness.DAEMON, "--config", self.config_path, "--plugin-dir", self.plugin_dir]
+
+
+class SlowShutdown(harness.DaemonTestCase):
+    START_DAEMON = False
+    SALES = [{"id": "calm", "inventory": 10, "hold_seconds": 300}]
+
+    def test_a_slow_shutdown_says_what_it_waits_for_then_ends_cleanly(self):
+        d = GatedDaemon(self.SALES)
+        self.daemons.append(d)
+        self.addCleanup(d.close_async)
+        d.start()
+        open(d.stall, "w").close()  # the worker's next consume hangs
+        d.signal(signal.SIGTERM)
+        wanted = "shutdown: still waiting for the worker's batch in flight after"
+        harness.wait_until(lambda: wanted in d.full_log(),
+                           timeout=harness.scaled(30),
+                           what="a log line naming the part shutdown waits for")
+        self.assertTrue(d.alive(), "the daemon ended before its worker did")
+        os.unlink(d.stall)
+        rc, took, killed = d.stop(send=False)
+        self.assertFalse(killed, "the daemon did not end once its worker could")
+        self.assertEqual(rc, 0, d.log_tail())
+        note("a worker stuck at shutdown was named in the log; exit 0 %.1f s "
+             "after it could return" % took)
 
 
 class SaleQueueDepth(harness.DaemonTestCase):

@@ -569,11 +569,23 @@ class OutageCase(harness.DaemonTestCase):
                 counts[st] = counts.get(st, 0) + 1
             self.fail("not quiescent after %.0f s: bookings by state %s, view %s, "
                       "%d unresolved, %d GETs answered 503; still queued (lost in "
-                      "the outage?): %s"
+                      "the outage?): %s; %s"
                       % (SETTLE_TIMEOUT, counts, latest.get("view"),
-                         len(crowd.unresolved), busy[0], undecided()[:10]))
+                         len(crowd.unresolved), busy[0], undecided()[:10],
+                         self.broker_view()))
         crowd.busy_gets = busy[0]
         return settled
+
+    def broker_view(self):
+        """The broker's own account of the queues, for a failure message:
+        whether undecided bookings' messages still wait there (a consumer
+        that stopped) or are gone."""
+        try:
+            return "the broker says:\n" + self.rabbit.ctl(
+                "list_queues", "name", "messages_ready",
+                "messages_unacknowledged", "consumers", timeout=30)
+        except Exception as e:  # a diagnostic only: never hide the failure
+            return "the broker could not be asked: %s" % e
 
     def check_sale(self, crowd, settled, view, sampler):
         self.assertEqual(view["inventory"], SALE_ITEMS, view)

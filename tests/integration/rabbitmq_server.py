@@ -371,6 +371,23 @@ class RabbitMQServer:
         self.stop()
         return self.start()
 
+    def ctl(self, *args, timeout=60.0):
+        """Runs rabbitmqctl against this node (its name and cookie) and
+        returns its output; raises RabbitMQError when it fails."""
+        ctl = os.path.join(os.path.dirname(
+            os.environ.get("RABBITMQ_SERVER_BIN", DEFAULT_SERVER_BIN)),
+            "rabbitmqctl")
+        if not os.access(ctl, os.X_OK):
+            ctl = "/usr/sbin/rabbitmqctl"
+        r = subprocess.run([ctl, "-n", self.node] + list(args), env=self._env(),
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RabbitMQError("rabbitmqctl %s: exit %d: %s" %
+                                (" ".join(args), r.returncode,
+                                 (r.stderr or r.stdout).strip()))
+        return r.stdout
+
     def close(self):
         try:
             self.stop()

@@ -707,6 +707,50 @@ static void test_publish_fails_fast_while_broker_down_then_recovers(
     rq_close(t);
 }
 
+/* A queue deleted under us (an operator's mistake, or a cluster moving the
+ * queue): a publish must not be confirmed as if it had landed (it is
+ * mandatory, and comes back), and the consumer must come back. The broker
+ * tells a consumer it dropped (basic.cancel) only when the client
+ * advertised consumer_cancel_notify; otherwise the connection stays up,
+ * heartbeats flow, and nothing is delivered again. Told, the plugin
+ * reconnects, and its connect declares the queue again. */
+static void test_a_deleted_queue_loses_no_publish_and_its_consumer_comes_back(void **state)
+{
+    struct rq *t = rq_open("deleted");
+    struct fs_delivery d[4];
+    int64_t give_up;
+    char cmd[96];
+    size_t got, i;
+    int seen = 0;
+    (void)state;
+
+    publish_str(t, "before");
+    assert_int_equal(consume_n(t, d, 1), 1);
+    assert_body(&d[0], "before");
+    assert_int_equal(t->ops->ack(t->f.ctx, d[0].tag), FS_OK);
+    snprintf(cmd, sizeof(cmd), "delete-queue fs-test-%d-deleted", (int)getpid());
+    broker_ctl(cmd);
+    /* No queue takes it: unavailable, never a confirm for a message dropped. */
+    assert_int_equal(t->ops->publish(t->f.ctx, "into-the-void", 13),
+                     FS_UNAVAILABLE);
+    /* Until the consumer has declared the queue again, what is published
+     * has no queue to go to: publish and consume until one comes through. */
+    give_up = monotonic_ms() + fs_test_hang_bound_ms(BOUND_MS);
+    while (!seen && monotonic_ms() < give_up) {
+        (void)t->ops->publish(t->f.ctx, "after", 5);
+        got = 0;
+        (void)t->ops->consume(t->f.ctx, d, 4, &got, 200);
+        for (i = 0; i < got; i++) {
+            seen |= d[i].len == 5 && memcmp(d[i].body, "after", 5) == 0;
+            assert_int_equal(t->ops->ack(t->f.ctx, d[i].tag), FS_OK);
+        }
+    }
+    if (!seen)
+        fail_msg("nothing delivered after the queue was deleted and published "
+                 "to again: the consumer was dropped and never told");
+    rq_close(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -729,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_64_threads_sharing_the_confirm_window_all_land_once),
         cmocka_unit_test(test_confirmed_message_survives_a_broker_restart),
         cmocka_unit_test(test_publish_fails_fast_while_broker_down_then_recovers),
+        cmocka_unit_test(test_a_deleted_queue_loses_no_publish_and_its_consumer_comes_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

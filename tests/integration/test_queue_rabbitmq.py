@@ -4,7 +4,8 @@ queue plugin (test_queue_rabbitmq) against a private RabbitMQ node.
 
 Starts the node once (slow: Erlang), runs the binary with FS_AMQP_URL and a
 control channel (two pipes, FS_RMQ_CTL_WFD / FS_RMQ_CTL_RFD) over which the
-test asks for "stop", "start" or "restart" and waits for "ok", then stops the
+test asks for "stop", "start", "restart" or "delete-queue NAME" and waits
+for "ok", then stops the
 node and removes its data, also on failure. If the node cannot start, the
 test fails and says why; it never skips.
 
@@ -38,10 +39,13 @@ def serve_control(rmq, cmd_r, ack_w):
     """Answers the test's broker commands until it closes its end."""
     with os.fdopen(cmd_r, "r") as cmds, os.fdopen(ack_w, "w") as acks:
         for line in cmds:
-            cmd = line.strip()
+            cmd, _, arg = line.strip().partition(" ")
             try:
-                {"stop": rmq.stop, "start": rmq.start,
-                 "restart": rmq.restart}[cmd]()
+                if cmd == "delete-queue":
+                    rmq.ctl("delete_queue", arg)
+                else:
+                    {"stop": rmq.stop, "start": rmq.start,
+                     "restart": rmq.restart}[cmd]()
                 acks.write("ok\n")
             except (KeyError, RabbitMQError) as e:
                 acks.write("error %s: %s\n" % (cmd, str(e).splitlines()[0]))

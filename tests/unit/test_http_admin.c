@@ -2,7 +2,9 @@
  * test_http_admin.c - what the admin page relies on below HTTP: the token
  * check of src/http_admin.c (Bearer, or the password of Basic) and the
  * metrics readers of src/metrics.c (quantiles from a histogram, per-sale
- * expired and rejected counts, exact under concurrency).
+ * expired and rejected counts, exact under concurrency), and how
+ * src/health.c keeps credentials out of a backend's detail, which both the
+ * admin page and the public /readyz show.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "health.h"
 #include "http/http_admin.h"
 #include "metrics.h"
 
@@ -204,6 +207,22 @@ static void test_concurrent_counting_per_sale_loses_nothing(void **state)
     assert_int_equal(total, (uint64_t)THREADS * ROUNDS);
 }
 
+static void test_credentials_in_a_backend_detail_are_hidden(void **state)
+{
+    char out[128];
+
+    (void)state;
+    fs_health_scrub_userinfo("amqp://guest:s3cret@10.0.0.1:5672/%2f: connect "
+                             "refused; mongodb://u:p@db/x too", out, sizeof(out));
+    assert_string_equal(out, "amqp://***@10.0.0.1:5672/%2f: connect refused; "
+                             "mongodb://***@db/x too");
+    fs_health_scrub_userinfo("redis://127.0.0.1:6379: timeout", out, sizeof(out));
+    assert_string_equal(out, "redis://127.0.0.1:6379: timeout");
+    fs_health_scrub_userinfo("amqp://user:password@host", out, 12);
+    assert_int_equal(strlen(out), 11);
+    assert_null(strstr(out, "pass"));
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset)
 
 int main(void)
@@ -219,6 +238,7 @@ int main(void)
         T(test_bad_sale_ids_are_ignored),
         T(test_a_full_sale_table_still_counts_the_sales_it_holds),
         T(test_concurrent_counting_per_sale_loses_nothing),
+        T(test_credentials_in_a_backend_detail_are_hidden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

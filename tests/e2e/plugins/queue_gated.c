@@ -1,10 +1,13 @@
 /*
  * queue_gated.c - a test plugin, never installed: the memory queue, except
- * that consume() delivers nothing while the file named by `gate` exists.
+ * that consume() delivers nothing while the file named by `gate` exists, and
+ * does not return at all while the file named by `stall` exists.
  *
  * End-to-end tests use it to keep accepted requests in the queue (the worker
  * finds nothing to decide) so that a sale's queue reaches its depth limit
- * deterministically, without racing the worker. It is the memory plugin's
+ * deterministically, without racing the worker; `stall` stands for a backend
+ * call that hangs, so that a shutdown has something to wait for. It is the
+ * memory plugin's
  * own code, compiled in here, so it queues exactly as the shipped one does.
  */
 #include <unistd.h>
@@ -18,6 +21,7 @@
 struct queue_gated_config {
     struct queue_memory_config memory;
     char *gate;
+    char *stall;
 };
 
 static const struct fs_option queue_gated_options[] = {
@@ -26,11 +30,14 @@ static const struct fs_option queue_gated_options[] = {
      "as the memory queue's"},
     {FS_OPT_PATH, "gate", NULL, offsetof(struct queue_gated_config, gate),
      "while this file exists, consume delivers nothing"},
+    {FS_OPT_PATH, "stall", "", offsetof(struct queue_gated_config, stall),
+     "while this file exists, consume does not return"},
     {FS_OPT_END, NULL, NULL, 0, NULL},
 };
 
-/* One queue per daemon: the gate's path can live beside it. */
+/* One queue per daemon: the files' paths can live beside it. */
 static char gate_path[4096];
+static char stall_path[4096];
 
 static int queue_gated_create(const struct fs_host *host, const void *config,
                               void **ctx, char *err, size_t errlen)
@@ -42,12 +49,15 @@ static int queue_gated_create(const struct fs_host *host, const void *config,
         return -1;
     }
     snprintf(gate_path, sizeof(gate_path), "%s", cfg->gate);
+    snprintf(stall_path, sizeof(stall_path), "%s", cfg->stall ? cfg->stall : "");
     return queue_memory_create(host, &cfg->memory, ctx, err, errlen);
 }
 
 static enum fs_status queue_gated_consume(void *ctx, struct fs_delivery *out,
                                           size_t max, size_t *n, int timeout_ms)
 {
+    while (stall_path[0] && access(stall_path, F_OK) == 0)
+        usleep(20 * 1000);
     if (access(gate_path, F_OK) == 0) {
         /* Closed: wait a little, as an empty queue would, and deliver none. */
         usleep((useconds_t)(timeout_ms < 50 ? timeout_ms : 50) * 1000);
