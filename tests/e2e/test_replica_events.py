@@ -83,10 +83,18 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
             timeout=harness.scaled(10), what="the change feed live on port %d" % d.port)
 
     def wait_view(self, client, sale, pred, what):
+        """Polls GET /sales/{sale} until pred(view); a 503 (a backend just
+        came back and is reconnecting) is polled through, anything else but
+        200 fails."""
         last = [None]
 
         def check():
-            last[0] = self.sale_view(client, sale)
+            r = client.sale(sale)
+            last[0] = r
+            if r.status == 503:
+                return None
+            self.assertEqual(r.status, 200, "GET sales/%s: %r" % (sale, r))
+            last[0] = self.assertJson(r)
             return pred(last[0])
         try:
             return harness.wait_until(check, timeout=harness.scaled(10), what=what)
