@@ -217,6 +217,49 @@ enum fs_status fs_inventory_claim_expire(struct fs_backends *be,
     CALL(&be->inventory, claims, claim_expire, sale, now_ms, out, max, n);
 }
 
+int fs_inventory_has_changes(const struct fs_backends *be)
+{
+    return be->inventory.plugin && fs_plugin_changes(be->inventory.plugin);
+}
+
+/* Like CALL, for the change table, read through fs_plugin_changes(). */
+#define CALL_CHANGES(b, fn, ...)                                        \
+    do {                                                                \
+        enum fs_status rc_;                                             \
+        if ((b)->serialize)                                             \
+            pthread_mutex_lock(&(b)->lock);                             \
+        rc_ = fs_plugin_changes((b)->plugin)->fn((b)->ctx, __VA_ARGS__); \
+        if ((b)->serialize)                                             \
+            pthread_mutex_unlock(&(b)->lock);                           \
+        return rc_;                                                     \
+    } while (0)
+
+enum fs_status fs_inventory_watch(struct fs_backends *be,
+                                  const struct fs_change_hooks *hooks)
+{
+    CALL_CHANGES(&be->inventory, watch, hooks);
+}
+
+/* Not under the plugin's lock: it waits for the plugin's thread, which may
+ * be in a hook that the core serves without calling back. */
+void fs_inventory_unwatch(struct fs_backends *be)
+{
+    fs_plugin_changes(be->inventory.plugin)->unwatch(be->inventory.ctx);
+}
+
+enum fs_status fs_inventory_sync(struct fs_backends *be,
+                                 const char *const *sales, size_t n,
+                                 int with_holders)
+{
+    CALL_CHANGES(&be->inventory, sync, sales, n, with_holders);
+}
+
+enum fs_status fs_inventory_announce(struct fs_backends *be,
+                                     const char *const *bookings, size_t n)
+{
+    CALL_CHANGES(&be->inventory, announce, bookings, n);
+}
+
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1])
 {

@@ -73,6 +73,17 @@ enum fs_status fs_inventory_claim_expire(struct fs_backends *be,
                                          struct fs_hold *out, size_t max,
                                          size_t *n);
 
+/* The change feed (fs_plugin.h): 1 when the inventory plugin offers it. */
+int fs_inventory_has_changes(const struct fs_backends *be);
+enum fs_status fs_inventory_watch(struct fs_backends *be,
+                                  const struct fs_change_hooks *hooks);
+void fs_inventory_unwatch(struct fs_backends *be);
+enum fs_status fs_inventory_sync(struct fs_backends *be,
+                                 const char *const *sales, size_t n,
+                                 int with_holders);
+enum fs_status fs_inventory_announce(struct fs_backends *be,
+                                     const char *const *bookings, size_t n);
+
 enum fs_status fs_storage_insert(struct fs_backends *be, const struct fs_booking *b,
                                  char existing[FS_ID_MAX + 1]);
 /* Batch records (fs_plugin.h): 1 when the storage plugin offers them. */

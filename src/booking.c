@@ -369,6 +369,11 @@ enum fs_status fs_booking_accept(struct fs_service *svc, const char *sale_id,
         return FS_UNAVAILABLE;
     if (!fs_sale_is_open(sale, now))
         return FS_CLOSED;
+    /* The replica (sale_replica.h) says none is left: no backend call, so
+     * a million late users cost the inventory nothing. A user who may hold
+     * an item goes on, to hear already_booked and their booking id. */
+    if (fs_sale_replica_sold_out(&svc->sales, sale, user_id))
+        return FS_SOLD_OUT;
     if (svc->claims)
         return accept_with_claim(svc, sale, user_id, hold_seconds, now, out,
                                  existing);
@@ -560,7 +565,9 @@ enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
 
     if (!sale)
         return FS_NOT_FOUND;
-    rc = sale_counts(svc, sale, &out->counts);
+    rc = fs_sale_replica_counts(&svc->sales, sale, &out->counts)
+             ? FS_OK
+             : sale_counts(svc, sale, &out->counts);
     if (rc != FS_OK)
         return rc == FS_NOT_FOUND ? FS_UNAVAILABLE : rc;
     out->sale_id = sale->id;

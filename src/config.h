@@ -105,6 +105,10 @@ struct fs_config {
          * request was never confirmed by the queue (its daemon died) keeps
          * its item before any daemon's sweeper gives it back. */
         int64_t claim_lease_ms;
+        /* worker.resync_interval_ms, default 1000: how often the sale
+         * replicas are read again from an inventory with a change feed,
+         * which bounds how long a missed change can leave one stale. */
+        int64_t resync_interval_ms;
     } worker;
 
     char *log_level;            /* log.level: error|warn|info|debug, default info */

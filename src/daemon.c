@@ -8,6 +8,7 @@
 
 #include "backends.h"
 #include "booking.h"
+#include "change_feed.h"
 #include "config.h"
 #include "daemon.h"
 #include "events.h"
@@ -49,6 +50,7 @@ struct daemon {
     struct fs_worker worker;
     struct fs_sweeper sweeper;
     struct fs_http http;
+    struct fs_change_feed *feed;  /* NULL: the inventory has no change feed */
     int service_ready;
 };
 
@@ -212,6 +214,9 @@ static int start(struct daemon *d, const char *plugin_dir)
         return -1;
     }
     d->service_ready = 1;
+    /* Before the sales are prepared: their rebuilds' counts reach the
+     * replicas like any change. */
+    d->feed = fs_change_feed_start(&d->svc);
     prepare_sales(d);
     if (fs_worker_start(&d->worker, &d->svc) != 0 ||
         fs_sweeper_start(&d->sweeper, &d->svc) != 0) {
@@ -275,6 +280,8 @@ static void stop(struct daemon *d)
     fs_worker_stop(&d->worker);
     fs_shutdown_watch_part(&watch, "waiting for the sweeper's pass in flight");
     fs_sweeper_stop(&d->sweeper);
+    fs_shutdown_watch_part(&watch, "stopping the change feed");
+    fs_change_feed_stop(d->feed);  /* after every notifier, before the plugin */
     fs_shutdown_watch_part(&watch, "closing the backends");
     fs_backends_close(&d->be);
     fs_shutdown_watch_end(&watch);

@@ -1,4 +1,5 @@
-/* events.c - per-booking wake-ups for server-sent event streams. */
+/* events.c - per-booking wake-ups for server-sent event streams, and the
+ * hand-off of this process's changes to the other daemons (the relay). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ static struct topic *topics;
 static struct user_streams *users;
 static size_t open_streams, max_streams = 256, max_user = 4;
 static int shutting_down;
+/* Where fs_events_notify() sends a change for the other daemons. */
+static void (*relay)(void *arg, const char *booking_id);
+static void *relay_arg;
 
 void fs_events_init(size_t max_total, size_t max_per_user)
 {
@@ -185,7 +189,7 @@ int fs_events_wait(struct fs_events_sub *sub, int timeout_ms)
     return rc;
 }
 
-void fs_events_notify(const char *booking_id)
+void fs_events_wake(const char *booking_id)
 {
     struct topic *t;
 
@@ -196,6 +200,41 @@ void fs_events_notify(const char *booking_id)
         pthread_cond_broadcast(&changed);
     }
     pthread_mutex_unlock(&lock);
+}
+
+void fs_events_wake_all(void)
+{
+    struct topic *t, *tmp;
+
+    pthread_mutex_lock(&lock);
+    HASH_ITER(hh, topics, t, tmp)
+        t->generation++;
+    if (cond_ready)
+        pthread_cond_broadcast(&changed);
+    pthread_mutex_unlock(&lock);
+}
+
+void fs_events_set_relay(void (*fn)(void *arg, const char *booking_id),
+                         void *arg)
+{
+    pthread_mutex_lock(&lock);
+    relay = fn;
+    relay_arg = arg;
+    pthread_mutex_unlock(&lock);
+}
+
+void fs_events_notify(const char *booking_id)
+{
+    void (*fn)(void *, const char *);
+    void *arg;
+
+    fs_events_wake(booking_id);
+    pthread_mutex_lock(&lock);
+    fn = relay;
+    arg = relay_arg;
+    pthread_mutex_unlock(&lock);
+    if (fn)
+        fn(arg, booking_id);  /* outside the lock: it takes its own */
 }
 
 size_t fs_events_open_streams(void)

@@ -71,6 +71,29 @@ const struct fs_storage_batch_ops *fs_plugin_storage_batch(
     return o && !missing_batch_operation(p) ? o : NULL;
 }
 
+
+const struct fs_change_ops *fs_plugin_changes(const struct fs_plugin *p)
+{
+    /* Bytes past struct_size are not ours to read: a plugin built before
+     * the slot existed may end before it. */
+    if (p->struct_size < offsetof(struct fs_plugin, changes) + sizeof(p->changes))
+        return NULL;
+    return p->changes;
+}
+
+/* Like claims: optional, but whole when there. */
+static const char *missing_change_operation(const struct fs_plugin *p)
+{
+    const struct fs_change_ops *c = fs_plugin_changes(p);
+
+    if (!c)
+        return NULL;
+    if (c->struct_size < sizeof(struct fs_change_ops) || !c->watch ||
+        !c->unwatch || !c->sync || !c->announce)
+        return "a change operation (watch, unwatch, sync, announce)";
+    return NULL;
+}
+
 static const char *missing_operation(const struct fs_plugin *p)
 {
     if (!p->create || !p->destroy || !p->health)
@@ -92,7 +115,9 @@ static const char *missing_operation(const struct fs_plugin *p)
             !p->inventory->find_user)
             return "an inventory operation (counts, rebuild, reserve, confirm, "
                    "release, expire_due, lookup, set_inventory, find_user)";
-        return missing_claim_operation(p);
+        if (missing_claim_operation(p))
+            return missing_claim_operation(p);
+        return missing_change_operation(p);
     case FS_PLUGIN_STORAGE:
         if (!p->storage)
             return "the storage operation table";

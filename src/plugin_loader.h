@@ -48,6 +48,10 @@ int fs_plugin_open(struct fs_backend *b, const char *dir,
 int fs_plugin_configure(struct fs_backend *b, const struct fs_plugin_config *block,
                         const struct fs_config *cfg, char *err, size_t errlen);
 
+/* The plugin's change feed (fs_plugin.h), or NULL when it has none or its
+ * descriptor predates the slot. */
+const struct fs_change_ops *fs_plugin_changes(const struct fs_plugin *p);
+
 /* Calls create(). */
 int fs_plugin_start(struct fs_backend *b, char *err, size_t errlen);
 

@@ -24,6 +24,7 @@ static void sale_init(struct fs_sale *sale, const struct fs_sale_config *c)
     atomic_init(&sale->pending, 0);
     pthread_mutex_init(&sale->rebuild_lock, NULL);
     fs_claim_batch_init(&sale->claims);
+    fs_sale_replica_init(&sale->replica);
 }
 
 int fs_sales_init(struct fs_sales *s, const struct fs_config *cfg)
@@ -36,6 +37,7 @@ int fs_sales_init(struct fs_sales *s, const struct fs_config *cfg)
     for (size_t i = 0; i < cfg->n_sales; i++)
         sale_init(&s->items[i], &cfg->sales[i]);
     atomic_init(&s->n, cfg->n_sales);
+    atomic_init(&s->replica_live, 0);
     pthread_mutex_init(&s->write_lock, NULL);
     return 0;
 }
@@ -48,6 +50,7 @@ void fs_sales_free(struct fs_sales *s)
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_destroy(&s->items[i].rebuild_lock);
         fs_claim_batch_free(&s->items[i].claims);
+        fs_sale_replica_free(&s->items[i].replica);
     }
     pthread_mutex_destroy(&s->write_lock);
     free(s->items);
@@ -82,6 +85,22 @@ int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms)
     if (ends && now_ms >= ends)
         return 0;
     return 1;
+}
+
+int fs_sale_replica_counts(struct fs_sales *s, struct fs_sale *sale,
+                           struct fs_sale_counts *out)
+{
+    return atomic_load(&s->replica_live) &&
+           fs_sale_replica_read(&sale->replica, out);
+}
+
+int fs_sale_replica_sold_out(struct fs_sales *s, struct fs_sale *sale,
+                             const char *user_id)
+{
+    struct fs_sale_counts c;
+
+    return fs_sale_replica_counts(s, sale, &c) && c.available <= 0 &&
+           !fs_sale_replica_may_hold(&sale->replica, user_id);
 }
 
 struct fs_sale *fs_sales_upsert(struct fs_sales *s, const struct fs_sale_config *c,

@@ -17,6 +17,7 @@
 
 #include "claim_batch.h"
 #include "config.h"
+#include "sale_replica.h"
 
 /* Sales a reload may add beyond those configured at start. */
 #define FS_SALES_RELOAD_ROOM 256
@@ -46,6 +47,8 @@ struct fs_sale {
     atomic_int draining;
     atomic_uint_fast64_t drain_token;
     atomic_int_fast64_t drain_sent_ms;  /* 0: the marker is not published */
+    /* The counts as the inventory's change feed last reported them. */
+    struct fs_sale_replica replica;
 };
 
 struct fs_sales {
@@ -53,6 +56,10 @@ struct fs_sales {
     size_t cap;
     atomic_size_t n;
     pthread_mutex_t write_lock;  /* one reload at a time */
+    /* 1 while the inventory's change feed is subscribed and has synced
+     * every sale, with its holders, since (change_feed.c): only then are
+     * the replicas used. */
+    atomic_int replica_live;
 };
 
 int fs_sales_init(struct fs_sales *s, const struct fs_config *cfg);
@@ -65,6 +72,15 @@ struct fs_sale *fs_sales_find(struct fs_sales *s, const char *id);
 
 /* 1 if the sale accepts bookings at now_ms. */
 int fs_sale_is_open(const struct fs_sale *sale, int64_t now_ms);
+
+/* The sale's replicated counts, if they can be trusted now (the feed is
+ * live and the sale known): 1 with *out filled, else 0 (ask the inventory). */
+int fs_sale_replica_counts(struct fs_sales *s, struct fs_sale *sale,
+                           struct fs_sale_counts *out);
+/* 1 if the trusted replica says no item is left and the user holds none:
+ * answer sold_out without asking the inventory. */
+int fs_sale_replica_sold_out(struct fs_sales *s, struct fs_sale *sale,
+                             const char *user_id);
 
 /* Reload: takes the times and hold of `c` for the sale of its id, adding the
  * sale if it is new (*added = 1). The inventory is the caller's to apply (the

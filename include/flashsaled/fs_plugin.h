@@ -387,6 +387,61 @@ struct fs_storage_batch_ops {
      * safe (those then answer FS_CONFLICT). */
     enum fs_status (*insert_many)(void *ctx, const struct fs_booking *b,
                                   size_t n, enum fs_status *results);
+
+/* Changes: how every daemon learns what the others changed (DESIGN.md
+ * section 9, invariant 9). Optional for an inventory plugin; without it the
+ * core reads counts from the inventory per request and wakes event streams
+ * only for changes made by its own process.
+ *
+ * The core hands the plugin a struct fs_change_hooks with watch(); the
+ * plugin calls the hooks from one thread of its own, in the order the
+ * backend applied the changes, for every change any daemon sharing the
+ * backend makes (this one included). Hooks are quick and never call back
+ * into the plugin. */
+struct fs_change_hooks {
+    void *arg;  /* passed back to every hook */
+    /* The sale's counts after a change, or as sync() read them. */
+    void (*sale_counts)(void *arg, const char *sale_id,
+                        const struct fs_sale_counts *counts);
+    /* sync() found no state for the sale (never installed, or lost). */
+    void (*sale_unknown)(void *arg, const char *sale_id);
+    /* The user took an item of the sale (a claim, a reserve, or a rebuild
+     * installed theirs), or, in a sync with holders, holds or claimed one.
+     * The core then answers that user's request from the inventory even
+     * when the sale is sold out, so that they hear already_booked and their
+     * booking id, not sold_out. */
+    void (*sale_holder)(void *arg, const char *sale_id, const char *user_id);
+    /* A daemon announced (announce()) that the booking changed. */
+    void (*booking)(void *arg, const char *booking_id);
+    /* The end of one sync(): every sale it named was reported above, and
+     * with_holders as sync() was asked. */
+    void (*synced)(void *arg, int with_holders);
+    /* live 1: the plugin (re)subscribed and from now on misses nothing; what
+     * changed before may have been missed, so the core calls sync() and
+     * re-reads what it shows. live 0: the subscription is lost; the plugin
+     * reconnects with backoff and calls live(arg, 1) again. */
+    void (*live)(void *arg, int live);
+};
+
+struct fs_change_ops {
+    uint32_t struct_size;  /* sizeof(struct fs_change_ops) of the plugin */
+    /* Starts delivering to hooks (the plugin keeps a copy) from a thread of
+     * its own. Called once, after create(). */
+    enum fs_status (*watch)(void *ctx, const struct fs_change_hooks *hooks);
+    /* Stops delivering: when it returns no hook runs or will run. Called
+     * once, before destroy(), if watch() answered FS_OK. */
+    void (*unwatch)(void *ctx);
+    /* Reports every named sale's counts (sale_counts or sale_unknown),
+     * with_holders != 0: every user who holds or claimed one of its items
+     * first (sale_holder), then synced(), through the hooks of this process
+     * only, in order with the changes: a report is never older than a
+     * change delivered before it. One round trip whatever n. */
+    enum fs_status (*sync)(void *ctx, const char *const *sale_ids, size_t n,
+                           int with_holders);
+    /* Tells every daemon (this one too) through the booking hook that these
+     * bookings changed. One round trip whatever n. */
+    enum fs_status (*announce)(void *ctx, const char *const *booking_ids,
+                               size_t n);
 };
 
 /* ---- the descriptor ------------------------------------------------------ */
@@ -448,7 +503,11 @@ struct fs_plugin {
      * third reserved slot, so older descriptors read as NULL here. */
     const struct fs_storage_batch_ops *storage_batch;
 
-    void *reserved[5];  /* zero: room to grow without a new ABI version */
+    /* Inventory plugins only, optional: the change feed (see above). Took
+     * the fourth reserved slot, so older descriptors read as NULL here. */
+    const struct fs_change_ops *changes;
+
+    void *reserved[4];  /* zero: room to grow without a new ABI version */
 };
 
 #ifdef __cplusplus

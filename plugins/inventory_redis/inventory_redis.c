@@ -53,6 +53,7 @@
 #include <hiredis.h>
 
 #include "flashsaled/fs_plugin.h"
+#include "redis_feed.h"
 #include "redis_pool.h"
 #include "redis_scripts.h"
 #include "redis_url.h"
@@ -122,7 +123,7 @@ enum inv_script {
     INV_COUNTS, INV_REBUILD, INV_RESERVE, INV_CONFIRM, INV_RELEASE,
     INV_EXPIRE_DUE, INV_LOOKUP, INV_SET_INVENTORY, INV_FIND_USER,
     INV_CLAIM, INV_CLAIM_DURABLE, INV_CLAIM_TO_HOLD, INV_CLAIM_EXPIRE,
-    INV_SCRIPTS
+    INV_SYNC, INV_SCRIPTS
 };
 
 static const char *const inv_script_text[INV_SCRIPTS] = {
@@ -132,13 +133,22 @@ static const char *const inv_script_text[INV_SCRIPTS] = {
     inv_redis_script_lookup, inv_redis_script_set_inventory,
     inv_redis_script_find_user, inv_redis_script_claim,
     inv_redis_script_claim_durable, inv_redis_script_claim_to_hold,
-    inv_redis_script_claim_expire,
+    inv_redis_script_claim_expire, inv_redis_script_sync,
 };
 
 static const char *const inv_script_name[INV_SCRIPTS] = {
     "counts", "rebuild", "reserve", "confirm", "release", "expire_due",
     "lookup", "set_inventory", "find_user", "claim", "claim_durable",
-    "claim_to_hold", "claim_expire",
+    "claim_to_hold", "claim_expire", "sync",
+};
+
+/* The scripts that can change a sale's counts: each runs inside
+ * changes_head.lua + changes_tail.lua, which publish the counts it leaves
+ * (redis_feed.h), so every daemon's replica follows without asking. */
+static const int inv_script_changes_counts[INV_SCRIPTS] = {
+    [INV_REBUILD] = 1, [INV_RESERVE] = 1, [INV_CONFIRM] = 1,
+    [INV_RELEASE] = 1, [INV_EXPIRE_DUE] = 1, [INV_SET_INVENTORY] = 1,
+    [INV_CLAIM] = 1, [INV_CLAIM_TO_HOLD] = 1, [INV_CLAIM_EXPIRE] = 1,
 };
 
 /* ---- state -------------------------------------------------------------- */
@@ -147,7 +157,12 @@ struct inv_redis {
     const struct fs_host *host;
     struct redis_url url;
     char prefix[INV_PREFIX_MAX + 1];
+    int reconnect_max_ms;
     struct redis_pool *pool;
+    /* What the pool runs: inv_script_text, wrapped where counts change. */
+    const char *script[INV_SCRIPTS];
+    char *wrapped[INV_SCRIPTS];
+    struct redis_feed *feed;  /* between watch() and unwatch() */
 };
 
 /* The keys of one sale, in the order every script takes them. */
@@ -372,8 +387,28 @@ static void inv_redis_destroy(void *ctx)
 
     if (!inv)
         return;
+    redis_feed_stop(inv->feed);  /* a core that never called unwatch() */
     redis_pool_free(inv->pool);
+    for (size_t i = 0; i < INV_SCRIPTS; i++)
+        free(inv->wrapped[i]);
     free(inv);
+}
+
+/* Wraps the scripts that change counts (see inv_script_changes_counts). */
+static int inv_wrap_scripts(struct inv_redis *inv)
+{
+    for (size_t i = 0; i < INV_SCRIPTS; i++) {
+        inv->script[i] = inv_script_text[i];
+        if (!inv_script_changes_counts[i])
+            continue;
+        if (asprintf(&inv->wrapped[i], "%s%s%s", inv_redis_script_changes_head,
+                     inv_script_text[i], inv_redis_script_changes_tail) < 0) {
+            inv->wrapped[i] = NULL;
+            return -1;
+        }
+        inv->script[i] = inv->wrapped[i];
+    }
+    return 0;
 }
 
 /* A Redis that is down at start is not an error: the pool connects when
@@ -397,6 +432,11 @@ static int inv_redis_create(const struct fs_host *host, const void *config,
     }
     inv->host = host;
     memcpy(inv->prefix, cfg->prefix, strlen(cfg->prefix) + 1);
+    inv->reconnect_max_ms = (int)cfg->reconnect_max_ms;
+    if (inv_wrap_scripts(inv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (redis_url_parse(cfg->url, &inv->url, err, errlen) != 0)
         goto fail;
     po = (struct redis_pool_options){
@@ -404,7 +444,7 @@ static int inv_redis_create(const struct fs_host *host, const void *config,
         .connect_timeout_ms = (int)cfg->connect_timeout_ms,
         .command_timeout_ms = (int)cfg->command_timeout_ms,
         .reconnect_max_ms = (int)cfg->reconnect_max_ms,
-        .scripts = inv_script_text, .script_names = inv_script_name,
+        .scripts = inv->script, .script_names = inv_script_name,
         .n_scripts = INV_SCRIPTS,
     };
     inv->pool = redis_pool_new(&po);
@@ -831,6 +871,112 @@ static const struct fs_claim_ops inv_redis_claim_ops = {
     .claim_expire = inv_redis_claim_expire,
 };
 
+/* ---- the change feed (fs_change_ops, redis_feed.h) ---------------------- */
+
+/* One channel for every sale ("<prefix>:changes"), not one per sale: every
+ * daemon keeps every sale's counts, so a channel per sale would only add a
+ * SUBSCRIBE per sale (and per reload) for the same messages. On a Redis
+ * Cluster, SPUBLISH to "<prefix>:{sale}:changes" would keep each message on
+ * its sale's shard instead of broadcasting it over the cluster bus. */
+static enum fs_status inv_redis_watch(void *ctx,
+                                      const struct fs_change_hooks *hooks)
+{
+    struct inv_redis *inv = ctx;
+
+    if (!hooks || inv->feed)
+        return FS_INVALID;
+    inv->feed = redis_feed_start(inv->pool, inv->host, inv->prefix,
+                                 inv->reconnect_max_ms, hooks);
+    return inv->feed ? FS_OK : FS_ERROR;
+}
+
+static void inv_redis_unwatch(void *ctx)
+{
+    struct inv_redis *inv = ctx;
+
+    redis_feed_stop(inv->feed);
+    inv->feed = NULL;
+}
+
+/* sync.lua on every sale's meta hash: one round trip, reports published to
+ * this process's own channel (they travel with the changes, in order). */
+static enum fs_status inv_redis_sync(void *ctx, const char *const *sale_ids,
+                                     size_t n, int with_holders)
+{
+    struct inv_redis *inv = ctx;
+    char (*keys)[INV_KEY_MAX] = NULL;
+    const char **key = NULL;
+    const char *args[2];
+    size_t lens[2];
+    redisReply *r = NULL;
+    enum fs_status st = FS_ERROR;
+
+    if (!inv->feed)
+        return FS_INVALID;
+    args[0] = redis_feed_sync_channel(inv->feed);
+    lens[0] = strlen(args[0]);
+    args[1] = with_holders ? "1" : "0";
+    lens[1] = 1;
+    keys = calloc(n ? n : 1, sizeof(*keys));
+    key = calloc(n ? n : 1, sizeof(*key));
+    if (!keys || !key)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (!inv_id_ok(sale_ids[i])) {
+            st = FS_INVALID;
+            goto done;
+        }
+        snprintf(keys[i], INV_KEY_MAX, "%s:{%s}:meta", inv->prefix,
+                 sale_ids[i]);
+        key[i] = keys[i];
+    }
+    st = redis_pool_eval(inv->pool, INV_SYNC, key, n, args, lens, 2, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+done:
+    if (r)
+        freeReplyObject(r);
+    free(keys);
+    free(key);
+    return st;
+}
+
+static enum fs_status inv_redis_announce(void *ctx,
+                                         const char *const *booking_ids,
+                                         size_t n)
+{
+    struct inv_redis *inv = ctx;
+    char channel[INV_PREFIX_MAX + 16];
+    char (*text)[FS_ID_MAX + 3] = calloc(n ? n : 1, sizeof(*text));
+    const char **msg = calloc(n ? n : 1, sizeof(*msg));
+    enum fs_status st = FS_ERROR;
+
+    if (!text || !msg)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (!inv_id_ok(booking_ids[i])) {
+            st = FS_INVALID;
+            goto done;
+        }
+        snprintf(text[i], sizeof(text[i]), "b %s", booking_ids[i]);
+        msg[i] = text[i];
+    }
+    snprintf(channel, sizeof(channel), "%s:changes", inv->prefix);
+    st = redis_pool_publish(inv->pool, channel, msg, n);
+done:
+    free(text);
+    free(msg);
+    return st;
+}
+
+static const struct fs_change_ops inv_redis_change_ops = {
+    .struct_size = sizeof(struct fs_change_ops),
+    .watch = inv_redis_watch,
+    .unwatch = inv_redis_unwatch,
+    .sync = inv_redis_sync,
+    .announce = inv_redis_announce,
+};
+
 static const struct fs_inventory_ops inv_redis_ops = {
     .counts = inv_redis_counts,
     .rebuild = inv_redis_rebuild,
@@ -860,4 +1006,5 @@ const struct fs_plugin fs_plugin_descriptor = {
     .inventory = &inv_redis_ops,
     .claims = &inv_redis_claim_ops,
     .validate = inv_redis_validate,
+    .changes = &inv_redis_change_ops,
 };

@@ -195,7 +195,7 @@ static redisContext *conn_open(struct redis_pool *p, struct redis_slot *s,
     }
     redisEnableKeepAlive(c);  /* best effort: finds dead peers when idle */
     if (conn_login(p, c, err, errlen) != 0 ||
-        conn_load_scripts(p, s, c, err, errlen) != 0)
+        (s && conn_load_scripts(p, s, c, err, errlen) != 0))
         goto fail;
     return c;
 
@@ -203,6 +203,12 @@ fail:
     if (c)
         redisFree(c);
     return NULL;
+}
+
+redisContext *redis_pool_connect_dedicated(struct redis_pool *p, char *err,
+                                           size_t errlen)
+{
+    return conn_open(p, NULL, err, errlen);
 }
 
 /* Opens s->c unless the backoff says Redis is down and it is not yet time
@@ -504,6 +510,39 @@ enum fs_status redis_pool_ping(struct redis_pool *p, char *detail, size_t len)
     }
     if (r)
         freeReplyObject(r);
+    pool_give(p, s);
+    return st;
+}
+
+enum fs_status redis_pool_publish(struct redis_pool *p, const char *channel,
+                                  const char *const *messages, size_t n)
+{
+    struct redis_slot *s = NULL;
+    enum fs_status st = pool_take(p, &s);
+    size_t sent = 0, i;
+
+    if (st != FS_OK)
+        return st;
+    /* Pipelined: one round trip for the whole batch. */
+    for (; sent < n; sent++)
+        if (redisAppendCommand(s->c, "PUBLISH %s %s", channel,
+                               messages[sent]) != REDIS_OK)
+            break;
+    if (sent < n)
+        st = FS_UNAVAILABLE;
+    for (i = 0; i < sent; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+            st = FS_UNAVAILABLE;  /* the context is broken: give() drops it */
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && st == FS_OK)
+            st = error_is_transient(r->str) ? FS_UNAVAILABLE : FS_ERROR;
+        freeReplyObject(r);
+    }
+    if (sent < n && s->c && !s->c->err)
+        slot_drop(s);  /* replies of a half-sent pipeline would be unread */
     pool_give(p, s);
     return st;
 }

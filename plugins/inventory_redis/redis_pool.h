@@ -45,6 +45,16 @@ enum fs_status redis_pool_eval(struct redis_pool *p, size_t script,
                                const char *const *args, const size_t *arglens,
                                size_t nargs, redisReply **reply);
 
+/* A connection of its own (logged in, no scripts), outside the pool, for a
+ * caller that keeps it in a mode the pool's commands cannot share, such as
+ * SUBSCRIBE. NULL with the reason in err. The caller redisFree()s it. */
+redisContext *redis_pool_connect_dedicated(struct redis_pool *p, char *err,
+                                           size_t errlen);
+
+/* PUBLISH of n messages on one channel, pipelined in one round trip. */
+enum fs_status redis_pool_publish(struct redis_pool *p, const char *channel,
+                                  const char *const *messages, size_t n);
+
 /* PING: FS_OK, or FS_UNAVAILABLE with the reason in detail. */
 enum fs_status redis_pool_ping(struct redis_pool *p, char *detail, size_t len);
 

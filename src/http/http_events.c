@@ -3,8 +3,12 @@
  * a booking's changes as server-sent events (DESIGN.md section 2). Separate
  * from the other routes because it is the only one that does not answer in
  * one write: it holds its HTTP thread and a subscription (src/events.c) for
- * as long as the booking can still change, writes chunks as it changes, and
- * re-reads storage on its own clock.
+ * as long as the booking can still change, and writes a chunk as it changes.
+ *
+ * A stream wakes only when the booking changed: on this daemon, or on
+ * another one whose change the inventory's change feed relayed
+ * (change_feed.c), or when that feed came back after missing changes. It
+ * then reads the booking again through the booking service; nothing polls.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,9 +24,6 @@
 #include "log.h"
 #include "states.h"
 
-/* Storage is re-read this often even without a wake-up: another daemon
- * sharing the backends may have changed the booking. */
-#define EVENTS_RECHECK_MS 2000
 /* A comment line this often keeps proxies from closing an idle stream and
  * shows whether the client is still there. */
 #define EVENTS_KEEPALIVE_MS 15000
@@ -53,14 +54,30 @@ static int last_event_id(struct request *r)
     return h && *h && !*end && v > 0 && v <= FS_STATE_REJECTED ? (int)v : 0;
 }
 
+/* Writes the keep-alive comment when the stream has been quiet for
+ * EVENTS_KEEPALIVE_MS. -1 when the client left. */
+static int keep_alive(struct request *r, int64_t *last_write)
+{
+    int64_t now = fs_mono_ns();
+
+    if (now - *last_write < (int64_t)EVENTS_KEEPALIVE_MS * 1000000)
+        return 0;
+    if (mg_send_chunk(r->conn, ": keep-alive\n\n", 14) <= 0)
+        return -1;
+    *last_write = now;
+    return 0;
+}
+
 static void stream_booking(struct request *r, struct fs_events_sub *sub,
                            struct fs_booking *b)
 {
+    const char *sale_id = r->seg[2], *booking_id = r->seg[3];
     int sent = last_event_id(r);
     int64_t last_write = fs_mono_ns();
 
     for (;;) {
-        int64_t now;
+        int woke;
+
         if ((int)b->state > sent) {
             if (send_event(r, b) != 0)
                 return;
@@ -69,15 +86,13 @@ static void stream_booking(struct request *r, struct fs_events_sub *sub,
         }
         if (fs_state_is_final(b->state))
             return;
-        if (fs_events_wait(sub, EVENTS_RECHECK_MS) < 0)
+        woke = fs_events_wait(sub, EVENTS_KEEPALIVE_MS);
+        if (woke < 0)
             return;  /* shutting down: the client reconnects elsewhere */
-        now = fs_mono_ns();
-        if (now - last_write >= (int64_t)EVENTS_KEEPALIVE_MS * 1000000) {
-            if (mg_send_chunk(r->conn, ": keep-alive\n\n", 14) <= 0)
-                return;  /* the client left */
-            last_write = now;
-        }
-        if (fs_storage_get(r->http->svc->be, b->booking_id, b) != FS_OK)
+        if (keep_alive(r, &last_write) != 0)
+            return;  /* the client left */
+        if (woke && fs_booking_get(r->http->svc, r->user, sale_id, booking_id,
+                                   b) != FS_OK)
             return;  /* storage unavailable: the client reconnects */
     }
 }
@@ -95,16 +110,19 @@ void fs_http_route_events(struct request *r)
     }
     if (fs_http_check_ids(r, 2, 4) || fs_http_authenticate(r))
         return;
-    memset(&b, 0, sizeof(b));
-    rc = fs_booking_get(r->http->svc, r->user, sale_id, booking_id, &b);
-    if (rc != FS_OK) {
-        fs_http_status_reply(r, rc, &b);
-        return;
-    }
+    /* Subscribed before the first read: a change between the two wakes
+     * the stream, instead of falling between them unseen. */
     sub = fs_events_subscribe(booking_id, r->user);
     if (!sub) {
         fs_http_send_unavailable(r, "too many open event streams; poll with "
                                     "GET or retry later");
+        return;
+    }
+    memset(&b, 0, sizeof(b));
+    rc = fs_booking_get(r->http->svc, r->user, sale_id, booking_id, &b);
+    if (rc != FS_OK) {
+        fs_events_unsubscribe(sub);
+        fs_http_status_reply(r, rc, &b);
         return;
     }
     /* Chunked: the stream ends with its last chunk, and the connection can

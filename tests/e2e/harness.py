@@ -371,10 +371,13 @@ def default_plugin_lines():
 def render_config(port, sales, plugin_dir=PLUGIN_DIR, http_threads=64,
                   sweep_interval_ms=50, secret=SECRET, extra_lines=(),
                   plugin_lines=EMBEDDED_PLUGINS, claim_lease_ms=None, http_keys=None,
-                  auth_extra=None, listen_extra=(), log_keys=None):
+                  auth_extra=None, listen_extra=(), log_keys=None,
+                  worker_keys=None):
     worker = "sweep_interval_ms: %d" % sweep_interval_ms
     if claim_lease_ms is not None:
         worker += ", claim_lease_ms: %d" % claim_lease_ms
+    for k, v in (worker_keys or {}).items():
+        worker += ", %s: %s" % (k, yaml_scalar(v))
     # Tests size threads for their own clients: no reserve for shedding
     # unless a test asks for one (test_load_limits.py), so that a test of
     # something else never sees a 503 from the connection limit.
@@ -418,13 +421,15 @@ class Daemon:
 
     def __init__(self, sales=None, http_threads=64, sweep_interval_ms=50,
                  extra_lines=(), plugin_lines=None, secret=SECRET, claim_lease_ms=None,
-                 http_keys=None, auth_extra=None, listen_extra=(), log_keys=None):
+                 http_keys=None, auth_extra=None, listen_extra=(), log_keys=None,
+                 worker_keys=None):
         self.sales = DEFAULT_SALES if sales is None else sales
         self.claim_lease_ms = claim_lease_ms
         self.http_threads = http_threads
         self.http_keys = dict(http_keys or {})
         self.listen_extra = list(listen_extra)
         self.log_keys = dict(log_keys or {})
+        self.worker_keys = dict(worker_keys or {})
         self.sweep_interval_ms = sweep_interval_ms
         self.extra_lines = list(extra_lines)
         self.plugin_lines = tuple(plugin_lines or default_plugin_lines())
@@ -459,7 +464,8 @@ class Daemon:
                                   http_keys=self.http_keys,
                                   auth_extra=self.auth_extra,
                                   listen_extra=self.listen_extra,
-                                  log_keys=self.log_keys))
+                                  log_keys=self.log_keys,
+                                  worker_keys=self.worker_keys))
 
     def command(self):
         return [DAEMON, "--config", self.config_path, "--plugin-dir", PLUGIN_DIR]

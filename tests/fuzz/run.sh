@@ -73,8 +73,8 @@ declare -A SRCS=(
     [fuzz_jwks]="$JWKS"
     [fuzz_message]="src/message.c src/ids.c $AUTH"
     [fuzz_config]="src/config.c src/suggest.c src/ids.c src/log.c $JWKS"
-    [fuzz_json_body]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/http/http_request_id.c src/http/http_tls.c src/health.c src/sales.c src/claim_batch.c $AUTH src/ids.c src/config.c src/suggest.c src/plugin_loader.c"
-    [fuzz_http_request]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/http/http_request_id.c src/http/http_tls.c src/health.c src/sales.c src/claim_batch.c $AUTH src/ids.c src/config.c src/suggest.c src/plugin_loader.c"
+    [fuzz_json_body]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/http/http_request_id.c src/http/http_tls.c src/health.c src/sales.c src/sale_replica.c src/claim_batch.c $AUTH src/ids.c src/config.c src/suggest.c src/plugin_loader.c"
+    [fuzz_http_request]="tests/fuzz/http_harness.c src/http/http_api.c src/http/http_request.c src/http/http_policy.c src/http/http_events.c src/http/http_reply.c src/http/http_server.c src/http/http_request_id.c src/http/http_tls.c src/health.c src/sales.c src/sale_replica.c src/claim_batch.c $AUTH src/ids.c src/config.c src/suggest.c src/plugin_loader.c"
     [fuzz_policy]="src/policy.c src/policy_helpers.c src/ids.c $AUTH src/config.c src/suggest.c"
 )
 declare -A MAXLEN=(

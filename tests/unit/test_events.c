@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
@@ -98,6 +99,51 @@ static void test_shutdown_ends_every_wait(void **state)
     fs_events_init(3, 2);
 }
 
+static char relayed[FS_ID_MAX + 1];
+static int relays;
+
+static void record_relay(void *arg, const char *booking_id)
+{
+    (void)arg;
+    snprintf(relayed, sizeof(relayed), "%s", booking_id);
+    relays++;
+}
+
+static void test_a_notify_is_relayed_for_the_other_daemons_and_a_wake_is_not(void **state)
+{
+    struct fs_events_sub *sub = fs_events_subscribe("b1", "alice");
+    (void)state;
+    relays = 0;
+    fs_events_set_relay(record_relay, NULL);
+    fs_events_notify("b1");
+    assert_int_equal(relays, 1);
+    assert_string_equal(relayed, "b1");
+    /* What another daemon announced wakes the stream but goes no further. */
+    assert_int_equal(fs_events_wait(sub, 1000), 1);
+    fs_events_wake("b1");
+    assert_int_equal(relays, 1);
+    assert_int_equal(fs_events_wait(sub, 1000), 1);
+    fs_events_set_relay(NULL, NULL);
+    fs_events_notify("b1");
+    assert_int_equal(relays, 1);
+    fs_events_unsubscribe(sub);
+}
+
+static void test_wake_all_wakes_every_stream_once(void **state)
+{
+    struct fs_events_sub *a = fs_events_subscribe("b1", "alice");
+    struct fs_events_sub *b = fs_events_subscribe("b2", "bob");
+    (void)state;
+    assert_non_null(a);
+    assert_non_null(b);
+    fs_events_wake_all();
+    assert_int_equal(fs_events_wait(a, 1000), 1);
+    assert_int_equal(fs_events_wait(b, 1000), 1);
+    assert_int_equal(fs_events_wait(a, 50), 0);
+    fs_events_unsubscribe(a);
+    fs_events_unsubscribe(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +152,8 @@ int main(void)
         cmocka_unit_test(test_a_notify_before_the_wait_is_not_lost),
         cmocka_unit_test(test_streams_are_bounded_per_user_and_in_total),
         cmocka_unit_test(test_a_notify_from_another_thread_wakes_a_waiting_stream),
+        cmocka_unit_test(test_a_notify_is_relayed_for_the_other_daemons_and_a_wake_is_not),
+        cmocka_unit_test(test_wake_all_wakes_every_stream_once),
         cmocka_unit_test(test_shutdown_ends_every_wait),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -129,6 +129,14 @@ static void test_loader_refuses_an_inventory_with_half_a_claims_table(
                            "a claim operation");
 }
 
+static void test_loader_refuses_an_inventory_with_half_a_change_table(
+    void **state)
+{
+    (void)state;
+    expect_refusal_of_kind(FS_PLUGIN_INVENTORY, "half_changes.so", "broken",
+                           "a change operation");
+}
+
 static void test_loader_takes_the_memory_inventory_with_its_claims(void **state)
 {
     struct fs_backend b;
@@ -224,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_loader_refuses_a_plugin_of_another_kind),
         cmocka_unit_test(test_loader_refuses_a_missing_operation),
         cmocka_unit_test(test_loader_refuses_an_inventory_with_half_a_claims_table),
+        cmocka_unit_test(test_loader_refuses_an_inventory_with_half_a_change_table),
         cmocka_unit_test(test_loader_takes_the_memory_inventory_with_its_claims),
         cmocka_unit_test(test_loader_refuses_a_library_without_descriptor),
         cmocka_unit_test(test_loader_refuses_a_plugin_under_another_name),

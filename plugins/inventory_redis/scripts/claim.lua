@@ -30,6 +30,7 @@ if tonumber(redis.call('HGET', KEYS[1], 'available')) <= 0 then
 end
 redis.call('HSET', KEYS[3], booking, 'C|' .. lease .. '|' .. user)
 redis.call('HSET', KEYS[2], user, booking)
+fs_holder(user)  -- changes_head.lua
 redis.call('ZADD', KEYS[5], lease, booking)
 redis.call('HINCRBY', KEYS[1], 'available', -1)
 redis.call('HINCRBY', KEYS[1], 'claimed', 1)

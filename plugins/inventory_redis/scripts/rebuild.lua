@@ -46,6 +46,7 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[4], e, b)
   end
   redis.call('HSET', KEYS[2], u, b)
+  fs_holder(u)  -- changes_head.lua
   redis.call('HSET', KEYS[3], b, s .. '|' .. e .. '|' .. u)
 end
 -- Last, so that a sale is present only once it is whole.

@@ -24,6 +24,7 @@ if tonumber(redis.call('HGET', KEYS[1], 'available')) <= 0 then
 end
 redis.call('HSET', KEYS[3], booking, 'H|' .. expires .. '|' .. user)
 redis.call('HSET', KEYS[2], user, booking)
+fs_holder(user)  -- changes_head.lua
 redis.call('ZADD', KEYS[4], expires, booking)
 redis.call('HINCRBY', KEYS[1], 'available', -1)
 redis.call('HINCRBY', KEYS[1], 'held', 1)

@@ -60,9 +60,10 @@ __attribute__((unused)) static const struct fs_queue_ops ops = {
 #endif
 };
 
-#ifdef BROKEN_HALF_CLAIMS
+#if defined(BROKEN_HALF_CLAIMS) || defined(BROKEN_HALF_CHANGES)
 /* An inventory plugin whose claims table lacks claim_expire: the loader
- * must refuse it, since the daemon would take claims nobody gives back. */
+ * must refuse it, since the daemon would take claims nobody gives back.
+ * BROKEN_HALF_CHANGES: no claims, and a change feed without announce. */
 static enum fs_status inv_any(void)
 {
     return FS_ERROR;
@@ -88,7 +89,7 @@ static const struct fs_inventory_ops inv_ops = {
                                            char *)),
 };
 
-static const struct fs_claim_ops half_claims = {
+__attribute__((unused)) static const struct fs_claim_ops half_claims = {
     .struct_size = sizeof(struct fs_claim_ops),
     .claim = INV_OP(enum fs_status (*)(void *, const char *, const char *,
                                        const char *, int64_t, char *)),
@@ -97,6 +98,15 @@ static const struct fs_claim_ops half_claims = {
                                                enum fs_status *)),
     .claim_to_hold = INV_OP(enum fs_status (*)(void *, const char *,
                                                const char *, int64_t)),
+};
+
+__attribute__((unused)) static const struct fs_change_ops half_changes = {
+    .struct_size = sizeof(struct fs_change_ops),
+    .watch = INV_OP(enum fs_status (*)(void *,
+                                       const struct fs_change_hooks *)),
+    .unwatch = (void (*)(void *))(void (*)(void))inv_any,
+    .sync = INV_OP(enum fs_status (*)(void *, const char *const *, size_t,
+                                      int)),
 };
 #endif
 
@@ -120,7 +130,7 @@ const struct fs_plugin DESCRIPTOR = {
 #endif
 #if defined(BROKEN_BAD_KIND)
     .kind = FS_PLUGIN_STORAGE,
-#elif defined(BROKEN_HALF_CLAIMS)
+#elif defined(BROKEN_HALF_CLAIMS) || defined(BROKEN_HALF_CHANGES)
     .kind = FS_PLUGIN_INVENTORY,
 #else
     .kind = FS_PLUGIN_QUEUE,
@@ -128,9 +138,12 @@ const struct fs_plugin DESCRIPTOR = {
     .name = "broken",
     .flags = FS_PLUGIN_THREAD_SAFE,
     .create = create, .destroy = destroy, .health = health,
-#ifdef BROKEN_HALF_CLAIMS
+#if defined(BROKEN_HALF_CLAIMS)
     .inventory = &inv_ops,
     .claims = &half_claims,
+#elif defined(BROKEN_HALF_CHANGES)
+    .inventory = &inv_ops,
+    .changes = &half_changes,
 #else
     .queue = &ops,
 #endif
