@@ -387,6 +387,7 @@ struct fs_storage_batch_ops {
      * safe (those then answer FS_CONFLICT). */
     enum fs_status (*insert_many)(void *ctx, const struct fs_booking *b,
                                   size_t n, enum fs_status *results);
+};
 
 /* Changes: how every daemon learns what the others changed (DESIGN.md
  * section 9, invariant 9). Optional for an inventory plugin; without it the
