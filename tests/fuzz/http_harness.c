@@ -248,6 +248,7 @@ static struct fs_http http;
 static enum fs_status outcome;
 static enum fs_booking_state outcome_state = FS_STATE_HOLD;
 static int changes, calls;
+static int stream_reads = -1;  /* reads by the open event stream; -1: none */
 
 static void fill_booking(struct fs_booking *b, const char *sale_id,
                          const char *user_id)
@@ -296,6 +297,13 @@ enum fs_status fs_booking_get(struct fs_service *svc, const char *user_id,
     FUZZ_CHECK(svc == &service);
     check_args(user_id, sale_id, booking_id);
     fill_booking(out, sale_id, user_id);
+    /* An event stream's re-reads see the booking move on, one state per
+     * read, up to a final one: every event is sent and the stream ends. */
+    if (stream_reads >= 0) {
+        int st = (int)outcome_state + stream_reads++;
+        out->state = st > (int)FS_STATE_REJECTED ? FS_STATE_REJECTED
+                                                : (enum fs_booking_state)st;
+    }
     return outcome;
 }
 
@@ -414,21 +422,6 @@ enum fs_status fs_inventory_claim_durable(struct fs_backends *be, const char *sa
     return FS_ERROR;
 }
 
-/* A stream's booking moves one state on at each re-read, so every stream
- * ends (at a final state) without waiting; FS_UNAVAILABLE ends it early. */
-enum fs_status fs_storage_get(struct fs_backends *be, const char *booking,
-                              struct fs_booking *out)
-{
-    FUZZ_CHECK(be == &backends && fs_id_valid(booking));
-    FUZZ_CHECK(strcmp(booking, out->booking_id) == 0);
-    calls++;
-    if (outcome == FS_UNAVAILABLE)
-        return FS_UNAVAILABLE;
-    if (out->state < FS_STATE_REJECTED)
-        out->state++;
-    return FS_OK;
-}
-
 static int subscriptions;
 static int fake_sub;
 
@@ -440,6 +433,7 @@ struct fs_events_sub *fs_events_subscribe(const char *booking_id,
     if (outcome == FS_TIMEOUT)
         return NULL;
     subscriptions++;
+    stream_reads = 0;
     return (struct fs_events_sub *)&fake_sub;
 }
 
@@ -447,6 +441,22 @@ void fs_events_unsubscribe(struct fs_events_sub *sub)
 {
     FUZZ_CHECK(sub == (struct fs_events_sub *)&fake_sub && subscriptions > 0);
     subscriptions--;
+    stream_reads = -1;
+}
+
+size_t fs_events_open_streams(void)
+{
+    return (size_t)subscriptions;
+}
+
+/* A sale the daemon knows, for the per-sale answer counts of /metrics: any
+ * valid id (the service's sales are not under test here). */
+struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
+{
+    static struct fs_sale known;
+
+    FUZZ_CHECK(svc == &service && sale_id != NULL);
+    return fs_id_valid(sale_id) ? &known : NULL;
 }
 
 int fs_events_wait(struct fs_events_sub *sub, int timeout_ms)
