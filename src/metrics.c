@@ -83,6 +83,14 @@ static _Atomic uint64_t http_shed;
 static _Atomic uint64_t jwks_refreshes[2][2];
 static _Atomic int64_t jwks_keys, jwks_stale;
 
+/* A sale's booking answers by status: what a dashboard plots per sale. */
+static const int sale_answer_status[] = {202, 403, 409, 429, 503};
+#define SALE_ANSWERS (sizeof(sale_answer_status) / sizeof(int) + 1)  /* + other */
+static const char *const item_kind_names[FS_METRICS_ITEM_KINDS] = {
+    "inventory", "available", "held", "booked"};
+static const char *const backend_kind_names[FS_METRICS_BACKENDS] = {
+    "queue", "inventory", "storage"};
+
 /* A sale's slot goes EMPTY -> CLAIMED (its id being written) -> READY, once:
  * slots are never freed, so a reader that saw READY may read the id. */
 enum { SLOT_EMPTY, SLOT_CLAIMED, SLOT_READY };
@@ -93,8 +101,16 @@ struct sale_slot {
     _Atomic uint64_t rejected[REASON_COUNT];
     _Atomic int64_t queued, queue_max;  /* gauges, set at each scrape */
     _Atomic uint64_t queue_full;        /* 503s past the queue's depth */
+    _Atomic uint64_t answers[SALE_ANSWERS];  /* POSTs by status class */
+    _Atomic int stock_known;                 /* the items below were read */
+    _Atomic int64_t items[FS_METRICS_ITEM_KINDS];  /* set at each scrape */
 };
 static struct sale_slot sale_slots[FS_METRICS_SALES_MAX];
+/* Backends' readiness and open event streams, set at each scrape. */
+static _Atomic int backend_ready[FS_METRICS_BACKENDS];
+static const char *backend_plugin[FS_METRICS_BACKENDS];
+static _Atomic int backends_known;
+static _Atomic int64_t event_streams;
 static _Atomic int64_t start_time_ms;
 static struct histogram histograms[FS_HIST_COUNT] = {
     [FS_HIST_ACCEPT] = {
@@ -146,7 +162,11 @@ void fs_metrics_init(void)
         atomic_store_explicit(&sale_slots[i].queued, 0, memory_order_relaxed);
         atomic_store_explicit(&sale_slots[i].queue_max, 0, memory_order_relaxed);
         atomic_store_explicit(&sale_slots[i].queue_full, 0, memory_order_relaxed);
+        counters_zero(sale_slots[i].answers, SALE_ANSWERS);
+        atomic_store(&sale_slots[i].stock_known, 0);
     }
+    atomic_store(&backends_known, 0);
+    atomic_store(&event_streams, 0);
     for (size_t h = 0; h < FS_HIST_COUNT; h++) {
         counters_zero(histograms[h].buckets, BUCKET_COUNT);
         atomic_store_explicit(&histograms[h].sum_ns, 0, memory_order_relaxed);
@@ -360,6 +380,46 @@ void fs_metrics_sale_queue_full(const char *sale_id)
         counter_add(&s->queue_full);
 }
 
+void fs_metrics_sale_answer(const char *sale_id, int status)
+{
+    struct sale_slot *s = sale_slot(sale_id, 1);
+    size_t i = 0;
+
+    if (!s)
+        return;
+    while (i < SALE_ANSWERS - 1 && sale_answer_status[i] != status)
+        i++;
+    counter_add(&s->answers[i]);
+}
+
+void fs_metrics_sale_items(const char *sale_id,
+                           const int64_t items[FS_METRICS_ITEM_KINDS])
+{
+    struct sale_slot *s = sale_slot(sale_id, 1);
+
+    if (!s)
+        return;
+    for (size_t i = 0; i < FS_METRICS_ITEM_KINDS; i++)
+        atomic_store_explicit(&s->items[i], items[i], memory_order_relaxed);
+    atomic_store_explicit(&s->stock_known, 1, memory_order_release);
+}
+
+void fs_metrics_backend_ready(size_t kind, const char *plugin, int ready)
+{
+    if (kind >= FS_METRICS_BACKENDS)
+        return;
+    /* Plugin names are the loaded descriptors' strings: they outlive us. */
+    backend_plugin[kind] = plugin;
+    atomic_store_explicit(&backend_ready[kind], ready != 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&backends_known, 1, memory_order_release);
+}
+
+void fs_metrics_event_streams(int64_t open)
+{
+    atomic_store_explicit(&event_streams, open, memory_order_relaxed);
+}
+
 void fs_metrics_http_connections(long served_delta, long shedding_delta)
 {
     atomic_fetch_add_explicit(&http_served, served_delta, memory_order_relaxed);
@@ -548,6 +608,68 @@ static void render_sale_queues(FILE *f)
     }
 }
 
+static int slot_ready(struct sale_slot *s)
+{
+    return atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_READY;
+}
+
+static void render_sale_answers(FILE *f)
+{
+    render_header(f, "flashsaled_sale_booking_answers_total", "counter",
+                  "Booking requests (POST) of the sale answered, by status "
+                  "(\"other\": any status not listed).");
+    for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
+        struct sale_slot *s = &sale_slots[i];
+        if (!slot_ready(s))
+            continue;
+        for (size_t k = 0; k < SALE_ANSWERS; k++) {
+            char status[8] = "other";
+            if (k < SALE_ANSWERS - 1)
+                snprintf(status, sizeof(status), "%d", sale_answer_status[k]);
+            fprintf(f, "flashsaled_sale_booking_answers_total{sale=\"%s\","
+                       "status=\"%s\"} %llu\n", s->id, status,
+                    (unsigned long long)counter_get(&s->answers[k]));
+        }
+    }
+}
+
+static void render_sale_items(FILE *f)
+{
+    render_header(f, "flashsaled_sale_items", "gauge",
+                  "The sale's items by state, as the inventory counts them "
+                  "when /metrics is read: held + booked never exceeds "
+                  "inventory (an oversell would).");
+    for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
+        struct sale_slot *s = &sale_slots[i];
+        if (!slot_ready(s) ||
+            !atomic_load_explicit(&s->stock_known, memory_order_acquire))
+            continue;
+        for (size_t k = 0; k < FS_METRICS_ITEM_KINDS; k++)
+            fprintf(f, "flashsaled_sale_items{sale=\"%s\",state=\"%s\"} "
+                       "%lld\n", s->id, item_kind_names[k],
+                    (long long)atomic_load(&s->items[k]));
+    }
+}
+
+static void render_backends(FILE *f)
+{
+    render_header(f, "flashsaled_backend_ready", "gauge",
+                  "1 while the backend's plugin says it is ready (as "
+                  "/readyz), 0 while not.");
+    for (size_t k = 0;
+         atomic_load_explicit(&backends_known, memory_order_acquire) &&
+         k < FS_METRICS_BACKENDS;
+         k++)
+        fprintf(f, "flashsaled_backend_ready{backend=\"%s\",plugin=\"%s\"} "
+                   "%d\n", backend_kind_names[k],
+                backend_plugin[k] ? backend_plugin[k] : "",
+                atomic_load(&backend_ready[k]));
+    render_header(f, "flashsaled_event_streams", "gauge",
+                  "Event streams (GET .../events) open now.");
+    fprintf(f, "flashsaled_event_streams %lld\n",
+            (long long)atomic_load(&event_streams));
+}
+
 static void render_gauges(FILE *f)
 {
     render_header(f, "flashsaled_queue_depth", "gauge",
@@ -577,6 +699,9 @@ char *fs_metrics_render(size_t *len)
     render_http(f);
     render_jwks(f);
     render_sale_queues(f);
+    render_sale_answers(f);
+    render_sale_items(f);
+    render_backends(f);
     for (size_t h = 0; h < FS_HIST_COUNT; h++)
         render_histogram(f, &histograms[h]);
     if (ferror(f)) {

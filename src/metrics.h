@@ -102,6 +102,18 @@ struct fs_metrics_sale {
  * request refused because it was full. */
 void fs_metrics_sale_queue(const char *sale_id, int64_t queued, int64_t max);
 void fs_metrics_sale_queue_full(const char *sale_id);
+/* A booking request (POST) of a known sale answered with `status`. */
+void fs_metrics_sale_answer(const char *sale_id, int status);
+/* The sale's items as the inventory counts them (set when /metrics is read):
+ * inventory, available, held, booked. */
+#define FS_METRICS_ITEM_KINDS 4
+void fs_metrics_sale_items(const char *sale_id,
+                           const int64_t items[FS_METRICS_ITEM_KINDS]);
+/* Each backend's readiness (set when /metrics is read); kind: 0 queue,
+ * 1 inventory, 2 storage. `plugin` must outlive the process's metrics. */
+#define FS_METRICS_BACKENDS 3
+void fs_metrics_backend_ready(size_t kind, const char *plugin, int ready);
+void fs_metrics_event_streams(int64_t open);
 /* Zeros when the sale has not been counted yet. */
 void fs_metrics_sale_get(const char *sale_id, struct fs_metrics_sale *out);
 

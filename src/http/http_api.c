@@ -23,6 +23,7 @@
 
 #include "http_api.h"
 #include "http_admin.h"
+#include "events.h"
 #include "health.h"
 #include "http_reply.h"
 #include "http_request.h"
@@ -173,14 +174,29 @@ static void route_ready(struct request *r)
         ready ? NULL : retry);
 }
 
-/* Gauges read at scrape time: each sale's queue as it stands. */
-static void collect_sale_queues(struct fs_sales *sales)
+/* Gauges read at scrape time: each sale's queue and items as they stand
+ * (a sale whose inventory cannot answer keeps its last items), the
+ * backends' readiness and the open event streams. */
+static void collect_gauges(struct fs_service *svc)
 {
-    for (size_t i = 0; i < fs_sales_count(sales); i++) {
-        struct fs_sale *sale = fs_sales_at(sales, i);
+    struct fs_backend_health h[FS_HEALTH_KINDS];
+
+    for (size_t i = 0; i < fs_sales_count(&svc->sales); i++) {
+        struct fs_sale *sale = fs_sales_at(&svc->sales, i);
+        struct fs_sale_view v;
         fs_metrics_sale_queue(sale->id, atomic_load(&sale->pending),
                               atomic_load(&sale->max_queued));
+        if (fs_sale_get_view(svc, sale->id, &v) == FS_OK) {
+            int64_t items[FS_METRICS_ITEM_KINDS] = {
+                v.counts.inventory, v.counts.available, v.counts.held,
+                v.counts.booked};
+            fs_metrics_sale_items(sale->id, items);
+        }
     }
+    (void)fs_health_check(svc, h);
+    for (size_t k = 0; k < FS_HEALTH_KINDS; k++)
+        fs_metrics_backend_ready(k, h[k].plugin, h[k].ready);
+    fs_metrics_event_streams((int64_t)fs_events_open_streams());
 }
 
 static void route_metrics(struct request *r)
@@ -188,7 +204,7 @@ static void route_metrics(struct request *r)
     size_t len = 0;
     char *text;
 
-    collect_sale_queues(&r->http->svc->sales);
+    collect_gauges(r->http->svc);
     text = fs_metrics_render(&len);
     if (!text) {
         fs_http_send_error(r, 500, "internal", "out of memory");
@@ -275,6 +291,11 @@ int fs_http_handle_request(struct mg_connection *conn, void *cbdata)
         dispatch(&r);
     }
     fs_metrics_request(r.route, r.status);
+    /* Per sale only for the sales the daemon knows: a path's sale id is the
+     * client's choice, and slots are few. */
+    if (r.route == FS_ROUTE_BOOK && r.n_seg == 3 && r.status &&
+        fs_service_sale(r.http->svc, r.seg[2]))
+        fs_metrics_sale_answer(r.seg[2], r.status);
     free(r.body);
     return r.status;
 }

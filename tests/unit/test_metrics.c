@@ -449,7 +449,7 @@ static void test_render_is_valid_exposition_text(void **state)
         if (!known)
             fail_msg("sample before its # TYPE line: '%s'", line);
     }
-    assert_int_equal(n_typed, 16);
+    assert_int_equal(n_typed, 20);
     regfree(&comment);
     regfree(&sample);
     free(text);
@@ -479,6 +479,55 @@ static void test_render_names_every_family_with_help_and_type(void **state)
     free(text);
 }
 
+static void test_a_sale_s_answers_items_and_the_backends_are_rendered(
+    void **state)
+{
+    const int64_t items[FS_METRICS_ITEM_KINDS] = {100, 37, 60, 3};
+    char *text;
+
+    (void)state;
+    fs_metrics_sale_answer("launch", 202);
+    fs_metrics_sale_answer("launch", 202);
+    fs_metrics_sale_answer("launch", 409);
+    fs_metrics_sale_answer("launch", 418);  /* not listed: "other" */
+    fs_metrics_sale_items("launch", items);
+    fs_metrics_backend_ready(0, "rabbitmq", 1);
+    fs_metrics_backend_ready(1, "redis", 0);
+    fs_metrics_backend_ready(2, "mongo", 1);
+    fs_metrics_event_streams(7);
+    text = render();
+    assert_has_line(text, "# TYPE flashsaled_sale_booking_answers_total counter");
+    assert_has_line(text, "flashsaled_sale_booking_answers_total{sale=\"launch\","
+                          "status=\"202\"} 2");
+    assert_has_line(text, "flashsaled_sale_booking_answers_total{sale=\"launch\","
+                          "status=\"409\"} 1");
+    assert_has_line(text, "flashsaled_sale_booking_answers_total{sale=\"launch\","
+                          "status=\"503\"} 0");
+    assert_has_line(text, "flashsaled_sale_booking_answers_total{sale=\"launch\","
+                          "status=\"other\"} 1");
+    assert_has_line(text, "flashsaled_sale_items{sale=\"launch\",state=\"inventory\"} 100");
+    assert_has_line(text, "flashsaled_sale_items{sale=\"launch\",state=\"available\"} 37");
+    assert_has_line(text, "flashsaled_sale_items{sale=\"launch\",state=\"held\"} 60");
+    assert_has_line(text, "flashsaled_sale_items{sale=\"launch\",state=\"booked\"} 3");
+    assert_has_line(text, "flashsaled_backend_ready{backend=\"queue\",plugin=\"rabbitmq\"} 1");
+    assert_has_line(text, "flashsaled_backend_ready{backend=\"inventory\",plugin=\"redis\"} 0");
+    assert_has_line(text, "flashsaled_event_streams 7");
+    free(text);
+}
+
+static void test_a_sale_never_counted_shows_no_items(void **state)
+{
+    char *text;
+
+    (void)state;
+    fs_metrics_sale_answer("quiet", 202);
+    text = render();
+    assert_null(strstr(text, "flashsaled_sale_items{sale=\"quiet\""));
+    assert_has_line(text, "flashsaled_sale_booking_answers_total{sale=\"quiet\","
+                          "status=\"202\"} 1");
+    free(text);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, reset)
@@ -498,6 +547,8 @@ int main(void)
         T(test_histogram_buckets_are_cumulative_with_sum_and_count),
         T(test_histograms_are_kept_apart),
         T(test_negative_nan_and_bad_histogram_observations_are_safe),
+        T(test_a_sale_s_answers_items_and_the_backends_are_rendered),
+        T(test_a_sale_never_counted_shows_no_items),
         T(test_concurrent_counting_loses_nothing),
         T(test_render_lists_only_nonzero_request_series),
         T(test_render_is_valid_exposition_text),
