@@ -322,9 +322,9 @@ static amqp_socket_t *rmq_socket(struct rmq *q, amqp_connection_state_t conn,
 /* Advertises two RabbitMQ extensions:
  * - connection.blocked: a broker in a memory or disk alarm tells us, and
  *   publish() can answer unavailable instead of timing out;
- * - consumer_cancel_notify: a broker that drops our consumer (the queue's
- *   process crashed and was restarted, the queue was deleted, a cluster
- *   moved its leader) sends basic.cancel. Without it the broker drops the
+ * - consumer_cancel_notify: a broker that drops our consumer (the queue
+ *   was deleted, its process went down, a cluster moved it) sends
+ *   basic.cancel. Without it the broker drops the
  *   consumer silently (rabbit_channel:cancel_consumer) while the connection
  *   and its heartbeats stay up, and nothing is ever delivered again. */
 static int rmq_login(amqp_connection_state_t conn, struct rmq *q,
@@ -997,6 +997,7 @@ static void rmq_cons_down(struct rmq *q, const char *why)
 static int rmq_cons_connect(struct rmq *q)
 {
     char why[RMQ_REASON_MAX] = "";
+    int repeated;
     amqp_connection_state_t conn = rmq_open(q, "flashsaled consumer", why,
                                             sizeof(why));
 
@@ -1023,9 +1024,14 @@ fail:
         amqp_destroy_connection(conn);
     q->cons.next_attempt_ms = rmq_mono_ms() +
                               rmq_next_backoff(&q->cons.backoff_ms);
-    q->host->log(FS_LOG_WARN, RMQ_NAME, "consumer cannot connect (next try "
-                 "in %lld ms): %s", (long long)(q->cons.next_attempt_ms -
-                                                rmq_mono_ms()), why);
+    /* Once per reason, not once per try: an outage is one line. */
+    pthread_mutex_lock(&q->pub.lock);
+    repeated = strcmp(why, q->pub.cons_reason) == 0;
+    pthread_mutex_unlock(&q->pub.lock);
+    if (!repeated)
+        q->host->log(FS_LOG_WARN, RMQ_NAME, "consumer cannot connect (trying "
+                     "again with backoff up to %d ms): %s", RMQ_BACKOFF_MAX_MS,
+                     why);
     rmq_cons_status(q, why);
     return -1;
 }
