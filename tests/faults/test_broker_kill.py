@@ -3,13 +3,16 @@ the crowd of test_backend_outages.py (whose machinery and checks it uses),
 then started again on its data: nothing lost, nothing oversold, 503 with
 Retry-After while the broker is away.
 
-NOT YET IN `make check`: it found a bug it cannot yet pass every time. In
-about one run in four on a loaded machine (seen in CI's distcheck), a
-quarter of the bookings answered 202 stayed `queued` for good after the
-broker came back: the publisher reconnected, the daemon's consumer never
-consumed again (no delivery reached the worker in 3 minutes). Until that is
-found and fixed, tests/faults/run-long runs this file, and the note on
-issue 13 says so."""
+NOT YET IN `make check`: it found a durability gap it does not pass every
+time. Under load (CI's distcheck, or a make check running beside it), in
+about one round in ten, a few hundred bookings answered 202 before the kill
+stay `queued` for good. The broker then holds none of their messages (0
+ready, 0 unacked, its consumer attached: the failure message lists what the
+broker holds), so they were lost between the confirm and the restart:
+either RabbitMQ's classic queue lost confirmed messages on SIGKILL, or the
+publisher answered 202 without a real confirm. Until that is told apart and
+fixed, tests/faults/run-long runs this file, and the note on issue 13 says
+so."""
 
 import os
 import sys
