@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "base64.h"
+#include "jwk_fixture.h"
 
 #define SECRET "0123456789abcdef-test-secret"
 #define NOW ((int64_t)1800000000)
@@ -43,35 +44,11 @@ static int teardown(void **state)
     return 0;
 }
 
-static char *b64url(const char *data, size_t len)
-{
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(len * 4 / 3 + 4);
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    assert_non_null(out);
-    for (size_t i = 0; i < len; i++) {
-        acc = (acc << 8) | (unsigned char)data[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[n++] = abc[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out[n++] = abc[(acc << (6 - bits)) & 63];
-    out[n] = '\0';
-    return out;
-}
-
 /* header.payload.signature from raw JSON texts; sig is used as given. */
 static char *raw_token(const char *header, const char *payload, const char *sig)
 {
-    char *h = b64url(header, strlen(header));
-    char *p = b64url(payload, strlen(payload));
+    char *h = fx_b64url(header, strlen(header));
+    char *p = fx_b64url(payload, strlen(payload));
     size_t len = strlen(h) + strlen(p) + strlen(sig) + 3;
     char *out = malloc(len);
 
@@ -96,7 +73,7 @@ static char *hs256_token(const char *header, const char *payload,
                          (const unsigned char *)unsigned_tok, signed_len, mac,
                          &mac_len));
     assert_int_equal(mac_len, 32);
-    char *sig = b64url((const char *)mac, mac_len);
+    char *sig = fx_b64url((const char *)mac, mac_len);
     size_t len = signed_len + strlen(sig) + 2;
     char *out = malloc(len);
     assert_non_null(out);
@@ -555,7 +532,7 @@ static char *with_signature(const char *tok, const unsigned char *mac,
                             size_t n)
 {
     const char *sig = strrchr(tok, '.') + 1;
-    char *new_sig = b64url((const char *)mac, n);
+    char *new_sig = fx_b64url((const char *)mac, n);
     size_t head_len = (size_t)(sig - tok);
     char *out = malloc(head_len + strlen(new_sig) + 1);
 
