@@ -583,6 +583,11 @@ static void render_jwks(FILE *f)
             (long long)atomic_load(&jwks_stale));
 }
 
+static int slot_ready(struct sale_slot *s)
+{
+    return atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_READY;
+}
+
 static void render_sale_queues(FILE *f)
 {
     static const char *const names[] = {
@@ -597,8 +602,7 @@ static void render_sale_queues(FILE *f)
         render_header(f, names[m], m == 2 ? "counter" : "gauge", helps[m]);
         for (size_t i = 0; i < FS_METRICS_SALES_MAX; i++) {
             struct sale_slot *s = &sale_slots[i];
-            if (atomic_load_explicit(&s->state, memory_order_acquire) !=
-                SLOT_READY)
+            if (!slot_ready(s))
                 continue;
             long long v = m == 0 ? (long long)atomic_load(&s->queued)
                         : m == 1 ? (long long)atomic_load(&s->queue_max)
@@ -606,11 +610,6 @@ static void render_sale_queues(FILE *f)
             fprintf(f, "%s{sale=\"%s\"} %lld\n", names[m], s->id, v);
         }
     }
-}
-
-static int slot_ready(struct sale_slot *s)
-{
-    return atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_READY;
 }
 
 static void render_sale_answers(FILE *f)
