@@ -923,6 +923,24 @@ class DaemonTestCase(unittest.TestCase):
         self.assertEqual(r.status, 200, "GET sales/%s: %r" % (sale, r))
         return self.assertJson(r)
 
+    def settled_view(self, client, sale, **want):
+        """The sale view once its fields read `want` (available=3, ...),
+        polled with the harness's bound; fails with the last view read.
+        On the real set a sale view is the daemon's replica, which Redis
+        Pub/Sub updates a moment after the change's own answer (README,
+        "the redis inventory"): read at once, it may be a change behind."""
+        last = {}
+
+        def matches():
+            last["view"] = self.sale_view(client, sale)
+            return all(last["view"].get(k) == v for k, v in want.items())
+
+        try:
+            wait_until(matches, what="sale %s reading %r" % (sale, want))
+        except AssertionError as e:
+            self.fail("%s; last view %r" % (e, last.get("view")))
+        return last["view"]
+
 
 def main():
     """unittest.main with verbose output; exits non-zero on any failure."""

@@ -102,8 +102,7 @@ class Routes(harness.DaemonTestCase):
         # hold_seconds 300; whole-second formatting and clock jitter allowed.
         self.assertGreater(exp, t0 + 300 - 5, b)
         self.assertLess(exp, time.time() + 300 + 5, b)
-        view = self.sale_view(self.c, "launch")
-        self.assertEqual((view["held"], view["available"], view["booked"]), (1, 99, 0), view)
+        view = self.settled_view(self.c, "launch", held=1, available=99, booked=0)
         note("booking -> hold, hold_expires_at %s, sale %s" % (b["hold_expires_at"], view))
 
     def test_put_confirms_a_hold_and_only_a_hold(self):
@@ -113,8 +112,7 @@ class Routes(harness.DaemonTestCase):
         body = self.assertJson(r)
         self.assertEqual((body.get("status"), body.get("booking_id")), ("booked", bid), body)
         self.assertEqual(wait_booking(self.c, "launch", bid, tok)["status"], "booked")
-        view = self.sale_view(self.c, "launch")
-        self.assertEqual((view["held"], view["booked"], view["available"]), (0, 1, 99), view)
+        self.settled_view(self.c, "launch", held=0, booked=1, available=99)
         # booked is final: neither a second confirm nor a cancel moves it.
         self.assertError(self.c.confirm("launch", bid, tok), 409, "invalid_transition")
         self.assertError(self.c.cancel("launch", bid, tok), 409, "invalid_transition")
@@ -132,8 +130,7 @@ class Routes(harness.DaemonTestCase):
             self.assertError(self.c.cancel("launch", bid, tok, body=body), 409, "invalid_transition")
             self.assertError(self.c.confirm("launch", bid, tok), 409, "invalid_transition")
             note("DELETE body=%r on hold -> 200 deleted; again -> 409" % (body,))
-        view = self.sale_view(self.c, "launch")
-        self.assertEqual((view["available"], view["held"], view["booked"]), (100, 0, 0), view)
+        self.settled_view(self.c, "launch", available=100, held=0, booked=0)
 
     def test_delete_right_after_post_never_leaves_an_item_held(self):
         """DELETE of a queued (or just held) booking: the worker must not
@@ -168,8 +165,7 @@ class Routes(harness.DaemonTestCase):
         self.assertEqual(self.c.confirm("launch", bid, tok).status, 200)
         body = self.assertError(self.c.book("launch", tok), 409, "already_booked")
         self.assertEqual(body.get("booking_id"), bid, body)
-        view = self.sale_view(self.c, "launch")
-        self.assertEqual((view["held"], view["booked"]), (0, 1), view)
+        self.settled_view(self.c, "launch", held=0, booked=1)
         note("repeat POST while queued/hold/booked -> 409 already_booked %s" % bid)
 
     def test_same_user_may_book_again_after_cancelling(self):
@@ -194,9 +190,8 @@ class Routes(harness.DaemonTestCase):
         # later ends rejected.
         self.assertError(r, 409, "sold_out")
         note("third user -> 409 sold_out at POST")
-        view = self.sale_view(self.c, "tiny")
-        self.assertEqual((view["available"], view["held"], view["booked"], view["state"]),
-                         (0, 2, 0, "sold_out"), view)
+        view = self.settled_view(self.c, "tiny", available=0, held=2, booked=0,
+                                 state="sold_out")
         note("sale view %s" % view)
 
     def test_closed_sales_answer_409_closed(self):
