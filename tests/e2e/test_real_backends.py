@@ -29,8 +29,7 @@ class RealBackends(real_backends.RealBackendsCase):
         r = c.cancel("real", other, token_for("bob"))
         self.assertEqual((r.status, r.json["status"]), (200, "deleted"), r)
         self.assertError(c.book("real", token_for("alice")), 409, "already_booked")
-        view = self.sale_view(c, "real")
-        self.assertEqual((view["available"], view["held"], view["booked"]), (2, 0, 1), view)
+        view = self.settled_view(c, "real", available=2, held=0, booked=1)
         note("rabbitmq + redis + mongo: hold, confirm, cancel, duplicate: %s" % view)
 
     def test_two_daemons_share_one_contended_sale(self):
@@ -95,9 +94,7 @@ class RealBackends(real_backends.RealBackendsCase):
             for v in s.samples:
                 self.assertLessEqual(v["held"] + v["booked"], inventory, v)
         for d in (a, b):
-            view = self.sale_view(self.client(d), "shared")
-            self.assertEqual((view["available"], view["held"], view["booked"]),
-                             (0, inventory, 0), view)
+            self.settled_view(self.client(d), "shared", available=0, held=inventory, booked=0)
         note("2 daemons, %d users (80 asking both, %d told already_booked): %d accepted, "
              "%d hold, %d samples all <= %d"
              % (users, len(repeats), len(outcome), len(holds),
@@ -176,9 +173,7 @@ class RealBackends(real_backends.RealBackendsCase):
         self.assertEqual([b for b in settled if isinstance(b, Exception)], [])
         self.assertEqual(sorted({b["status"] for b in settled}), ["hold"], settled[:3])
         for d in ds:
-            view = self.sale_view(self.client(d), "tri")
-            self.assertEqual((view["available"], view["held"], view["booked"]),
-                             (0, inventory, 0), view)
+            self.settled_view(self.client(d), "tri", available=0, held=inventory, booked=0)
         note("3 daemons: %d 202s for %d items (%d triples + crowd of %d), all hold"
              % (len(accepted), inventory, triples, crowd))
 
@@ -229,9 +224,8 @@ class RealBackends(real_backends.RealBackendsCase):
         for user in users:  # each stuck user books afresh: the claim is gone
             self.hold_for(cb, "lease", user)
         sampler.stop()
-        view = self.sale_view(cb, "lease")
-        self.assertEqual((view["available"], view["held"], view["booked"]),
-                         (inventory - 2 - stuck, 2 + stuck, 0), view)
+        view = self.settled_view(cb, "lease", available=inventory - 2 - stuck,
+                                 held=2 + stuck, booked=0)
         for v in sampler.samples:
             self.assertSaleConsistent(v, inventory)
             self.assertLessEqual(v["available"], inventory - 1, "given back twice: %r" % v)
@@ -258,8 +252,7 @@ class RealBackends(real_backends.RealBackendsCase):
         self.redis.start()
         harness.wait_until(lambda: c.request("GET", "/readyz").status == 200,
                            what="/readyz 200 after redis came back")
-        view = self.sale_view(c, "outage")
-        self.assertEqual((view["held"], view["available"]), (1, 4), view)
+        view = self.settled_view(c, "outage", held=1, available=4)
         r = c.book("outage", token_for("alice"))
         self.assertError(r, 409, "already_booked")
         self.assertEqual(r.json["booking_id"], held)
@@ -291,8 +284,7 @@ class RealBackends(real_backends.RealBackendsCase):
                            what="/readyz 200 after the broker came back")
         # bob's refused request left nothing behind: he can book now.
         self.hold_for(c, "mq", "bob")
-        view = self.sale_view(c, "mq")
-        self.assertEqual((view["held"], view["available"]), (2, 3), view)
+        view = self.settled_view(c, "mq", held=2, available=3)
         note("broker stopped: 503 + /readyz names the queue; back: bookings flow, %s" % view)
 
     def test_storage_hung_does_not_stop_accepts_and_every_202_becomes_a_hold(self):
@@ -330,9 +322,8 @@ class RealBackends(real_backends.RealBackendsCase):
         # Recorded, not only held in the inventory: the worker acked them.
         harness.wait_until(lambda: c.request("GET", "/readyz").status == 200,
                            timeout=harness.scaled(30), what="/readyz 200 after the thaw")
-        view = self.sale_view(c, "st")
-        self.assertEqual((view["available"], view["held"], view["booked"]),
-                         (inventory - 1 - crowd, 1 + crowd, 0), view)
+        view = self.settled_view(c, "st", available=inventory - 1 - crowd,
+                                 held=1 + crowd, booked=0)
         note("storage frozen: %d POSTs all 202, GET answered from the inventory; "
              "thawed: all hold, %s" % (crowd, view))
 
