@@ -28,7 +28,10 @@ struct fs_change_feed {
     char (*outbox)[FS_ID_MAX + 1];
     size_t n_out;
     char (*sending)[FS_ID_MAX + 1];  /* the thread's: swapped with outbox */
+    int retry_ms;  /* the thread's: 0, or the wait after failed syncs */
 };
+
+#define FEED_RETRY_FIRST_MS 100
 
 /* ---- hooks: the plugin's feed thread calls these ------------------------ */
 
@@ -152,20 +155,42 @@ static void announce(struct fs_change_feed *f, size_t n)
     free(ids);
 }
 
-static void sync_sales(struct fs_change_feed *f, int with_holders)
+static enum fs_status sync_sales(struct fs_change_feed *f, int with_holders)
 {
     size_t n = fs_sales_count(&f->svc->sales);
     const char **ids = malloc((n ? n : 1) * sizeof(*ids));
     enum fs_status rc;
 
     if (!ids)
-        return;
+        return FS_ERROR;
     for (size_t i = 0; i < n; i++)
         ids[i] = fs_sales_at(&f->svc->sales, i)->id;
     rc = fs_inventory_sync(f->svc->be, ids, n, with_holders);
-    if (rc != FS_OK)
-        fs_log_debug("change feed: sync: %s", fs_status_name(rc));
     free(ids);
+    return rc;
+}
+
+/* How long until the next sync: the interval after one that worked; after
+ * a failure, sooner, doubling from FEED_RETRY_FIRST_MS, because until a
+ * sync works after a (re)subscription the replicas stay unused and every
+ * request asks the inventory. The first failure of a run is logged. */
+static int next_sync_ms(struct fs_change_feed *f, enum fs_status rc,
+                        int interval)
+{
+    if (rc == FS_OK) {
+        if (f->retry_ms)
+            fs_log_info("change feed: sync works again");
+        f->retry_ms = 0;
+        return interval;
+    }
+    if (!f->retry_ms)
+        fs_log_warn("change feed: sync failed (%s): trying again in %d ms, "
+                    "then less often; meanwhile requests ask the inventory",
+                    fs_status_name(rc), FEED_RETRY_FIRST_MS);
+    f->retry_ms = f->retry_ms ? f->retry_ms * 2 : FEED_RETRY_FIRST_MS;
+    if (f->retry_ms > interval)
+        f->retry_ms = interval;
+    return f->retry_ms;
 }
 
 static void deadline_in(struct timespec *ts, int ms)
@@ -223,9 +248,10 @@ static void *feed_main(void *arg)
         if (n)
             announce(f, n);
         if (sync) {
+            enum fs_status rc = FS_OK;
             if (atomic_load(&f->subscribed))  /* else live(1) asks again */
-                sync_sales(f, holders);
-            deadline_in(&next_sync, interval);
+                rc = sync_sales(f, holders);
+            deadline_in(&next_sync, next_sync_ms(f, rc, interval));
         }
         pthread_mutex_lock(&f->lock);
     }

@@ -269,6 +269,47 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
         note("B's confirm made while A was cut off from Redis reached A's stream "
              "when A resubscribed")
 
+    def scripts_refused_to(self, user):
+        """Redis's ACL LOG holds a command of `user` it refused (a script,
+        or the SCRIPT LOAD of a connection being set up)."""
+        for entry in self.redis.command("ACL", "LOG"):
+            fields = dict(zip(entry[::2], entry[1::2]))
+            if fields.get(b"username") == user.encode():
+                return True
+        return False
+
+    def test_a_failed_sync_is_tried_again_well_before_the_interval(self):
+        """A resubscribes while Redis refuses it scripts (ACL), so its first
+        sync fails; the replica must go live soon after scripts are allowed
+        again, not one resync_interval_ms (10 minutes here) later."""
+        sale = "resync"
+        user, password = "%s_r" % self.ns, "pw-%s" % self.ns
+        self.redis.command("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all")
+        lines = list(self.plugin_lines())
+        lines[1] = ("  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
+                    % (harness.yaml_scalar(self.redis.url(user=user, password=password)),
+                       self.ns))
+        a = self.start_daemon([{"id": sale, "inventory": 3, "hold_seconds": 300}],
+                              http_threads=24, plugin_lines=tuple(lines),
+                              sweep_interval_ms=QUIET_SWEEP_MS, worker_keys=QUIET_WORKER)
+        self.wait_live(a)
+        self.redis.command("ACL", "LOG", "RESET")
+        self.redis.command("ACL", "SETUSER", user, "-@scripting")
+        self.assertGreater(self.redis.command("CLIENT", "KILL", "USER", user), 0)
+        harness.wait_until(lambda: "change feed lost" in a.full_log(),
+                           timeout=harness.scaled(10), what="A's feed lost")
+        harness.wait_until(lambda: self.scripts_refused_to(user),
+                           timeout=harness.scaled(10), what="a script of A's refused")
+        self.redis.command("ACL", "SETUSER", user, "+@all")
+        t0 = time.monotonic()
+        self.wait_live(a, times=2)
+        log = a.full_log()
+        self.assertIn("change feed: sync failed", log)
+        self.assertIn("change feed: sync works again", log)
+        note("a sync refused after A resubscribed: live again %.2f s after scripts "
+             "were allowed (resync_interval_ms %d)"
+             % (time.monotonic() - t0, QUIET_WORKER["resync_interval_ms"]))
+
 
 if __name__ == "__main__":
     harness.main()
