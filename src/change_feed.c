@@ -21,7 +21,9 @@ struct fs_change_feed {
     int sync_due;           /* the feed (re)subscribed: sync now, with
                              * holders */
     int dropped;            /* announcements lost to a full outbox */
-    int watching;           /* the plugin calls the hooks */
+    int watching;           /* watch() returned: the plugin may be asked
+                             * to sync; set under the lock, so the thread
+                             * never calls the plugin before that */
     atomic_int subscribed;  /* the plugin's live(1) .. live(0) */
     /* A sync with holders ended since live(1): the holder sets are whole. */
     atomic_int holders_synced;
@@ -215,7 +217,9 @@ static void wait_for_work(struct fs_change_feed *f, struct timespec *next_sync,
 
     while (!f->stop && !f->n_out && !f->sync_due && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&f->wake, &f->lock, next_sync);
-    *sync = f->sync_due || rc == ETIMEDOUT;
+    /* A live(1) that came before watch() returned is answered once start
+     * sets `watching` (and sync_due). */
+    *sync = f->watching && (f->sync_due || rc == ETIMEDOUT);
     *holders = f->sync_due || !atomic_load(&f->holders_synced);
     f->sync_due = 0;
     swap = f->sending;
@@ -320,7 +324,11 @@ struct fs_change_feed *fs_change_feed_start(struct fs_service *svc)
         fs_change_feed_stop(f);
         return NULL;
     }
+    pthread_mutex_lock(&f->lock);
     f->watching = 1;
+    f->sync_due = 1;  /* a live(1) may have come before watch() returned */
+    pthread_cond_signal(&f->wake);
+    pthread_mutex_unlock(&f->lock);
     fs_events_set_relay(relay, f);
     return f;
 }
@@ -330,13 +338,16 @@ void fs_change_feed_stop(struct fs_change_feed *f)
     if (!f)
         return;
     fs_events_set_relay(NULL, NULL);
-    if (f->watching)
-        fs_inventory_unwatch(f->svc->be);  /* no hook runs after this */
-    atomic_store(&f->svc->sales.replica_live, 0);
+    /* The thread first: a sync or announce it has under way must end
+     * before unwatch() takes the plugin's feed away. Hooks may still run
+     * until unwatch() returns; they only touch `f`, which lives on. */
     pthread_mutex_lock(&f->lock);
     f->stop = 1;
     pthread_cond_signal(&f->wake);
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL);
+    if (f->watching)
+        fs_inventory_unwatch(f->svc->be);  /* no hook runs after this */
+    atomic_store(&f->svc->sales.replica_live, 0);
     feed_free(f);
 }

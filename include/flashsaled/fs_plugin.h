@@ -432,7 +432,11 @@ struct fs_change_ops {
     /* Stops delivering: when it returns no hook runs or will run. Called
      * once, before destroy(), if watch() answered FS_OK. */
     void (*unwatch)(void *ctx);
-    /* Reports every named sale's counts (sale_counts or sale_unknown),
+    /* sync() and announce() are called only after watch() returned FS_OK
+     * and before unwatch() is called, one at a time, from one core thread
+     * (a live(1) that comes before watch() returns is answered after it).
+     *
+     * Reports every named sale's counts (sale_counts or sale_unknown),
      * with_holders != 0: every user who holds or claimed one of its items
      * first (sale_holder), then synced(), through the hooks of this process
      * only, in order with the changes: a report is never older than a
