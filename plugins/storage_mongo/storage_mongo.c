@@ -56,7 +56,8 @@
  * no client held. */
 #define FS_MONGO_LIST_PAGE 64
 /* An insert refused by the one-per-user index whose holder finished before
- * we could name it is tried again this many times. */
+ * we could name it, or a change that raced the booking's first insert, is
+ * tried again this many times. */
 #define FS_MONGO_INSERT_TRIES 3
 #define FS_MONGO_DUPLICATE_KEY 11000
 
@@ -832,11 +833,11 @@ static int fs_mongo_matched(const bson_t *reply)
 
 /* One conditional change: the filter holds the expected state, so of
  * several racing changes exactly one matches. */
-static enum fs_status fs_mongo_apply_one(struct fs_mongo *m,
-                                         struct fs_mongo_conn *c,
-                                         const struct fs_transition *t,
-                                         enum fs_status *result,
-                                         enum fs_booking_state *current)
+static enum fs_status fs_mongo_apply_once(struct fs_mongo *m,
+                                          struct fs_mongo_conn *c,
+                                          const struct fs_transition *t,
+                                          enum fs_status *result,
+                                          enum fs_booking_state *current)
 {
     mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
     bson_t *query = BCON_NEW("booking_id", BCON_UTF8(t->booking_id), "state",
@@ -865,6 +866,26 @@ static enum fs_status fs_mongo_apply_one(struct fs_mongo *m,
     bson_destroy(fields);
     bson_destroy(query);
     mongoc_find_and_modify_opts_destroy(opts);
+    return status;
+}
+
+/* A booking inserted between the change that matched nothing and the read
+ * of what is stored (the worker records a booking's first state while a
+ * client changes it) reads as being in the expected state: the change is
+ * tried again, not refused as a conflict it is not. */
+static enum fs_status fs_mongo_apply_one(struct fs_mongo *m,
+                                         struct fs_mongo_conn *c,
+                                         const struct fs_transition *t,
+                                         enum fs_status *result,
+                                         enum fs_booking_state *current)
+{
+    enum fs_status status = FS_OK;
+
+    for (int tries = 0; tries < FS_MONGO_INSERT_TRIES; tries++) {
+        status = fs_mongo_apply_once(m, c, t, result, current);
+        if (status != FS_OK || *result != FS_CONFLICT || *current != t->from)
+            break;
+    }
     return status;
 }
 

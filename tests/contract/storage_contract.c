@@ -954,6 +954,97 @@ static void test_racing_confirms_of_one_hold_produce_exactly_one_ok(
     assert_int_equal(state_of(t, "contested"), FS_STATE_BOOKED);
 }
 
+/* ---- a change racing the booking's first insert --------------------------
+ * The worker writes a booking's first record (a hold) while its user's
+ * cancel changes it: the change finds it (applied) or does not (not
+ * found), but is never refused as a conflict while the booking is in the
+ * state the change expects. */
+
+#define FIRST_RACE_ROUNDS 60
+
+struct first_race {
+    struct race *r;
+    pthread_barrier_t step;
+    enum fs_status inserted[FIRST_RACE_ROUNDS];
+    enum fs_status rc[FIRST_RACE_ROUNDS], result[FIRST_RACE_ROUNDS];
+    enum fs_booking_state current[FIRST_RACE_ROUNDS];
+};
+
+static void *insert_holds(void *arg)
+{
+    struct first_race *fr = arg;
+    char id[32], user[32], existing[FS_ID_MAX + 1];
+
+    for (int i = 0; i < FIRST_RACE_ROUNDS; i++) {
+        struct fs_booking b;
+        snprintf(id, sizeof(id), "first-%d", i);
+        snprintf(user, sizeof(user), "first-user-%d", i);
+        b = storage_contract_booking(id, "launch", user, 1000 + i);
+        b.state = FS_STATE_HOLD;
+        b.hold_expires_ms = 900000;
+        pthread_barrier_wait(&fr->step);
+        fr->inserted[i] = race_insert(fr->r, &b, existing);
+    }
+    return NULL;
+}
+
+static void *cancel_holds(void *arg)
+{
+    struct first_race *fr = arg;
+    struct race *r = fr->r;
+    char id[32];
+
+    for (int i = 0; i < FIRST_RACE_ROUNDS; i++) {
+        struct fs_transition tr;
+        snprintf(id, sizeof(id), "first-%d", i);
+        tr = change(id, FS_STATE_HOLD, FS_STATE_DELETED, 2000 + i);
+        pthread_barrier_wait(&fr->step);
+        if (r->serialize)
+            pthread_mutex_lock(&r->call_lock);
+        fr->rc[i] = r->t->ops->transition(r->t->in.ctx, &tr, 1, &fr->result[i],
+                                          &fr->current[i]);
+        if (r->serialize)
+            pthread_mutex_unlock(&r->call_lock);
+    }
+    return NULL;
+}
+
+static void test_a_change_racing_the_first_insert_is_never_a_conflict(
+    void **state)
+{
+    struct contract *t = *state;
+    struct first_race *fr = calloc(1, sizeof(*fr));
+    struct race r;
+    pthread_t ins, can;
+    char id[32];
+
+    assert_non_null(fr);
+    race_init(&r, t);
+    fr->r = &r;
+    pthread_barrier_init(&fr->step, NULL, 2);
+    assert_int_equal(pthread_create(&ins, NULL, insert_holds, fr), 0);
+    assert_int_equal(pthread_create(&can, NULL, cancel_holds, fr), 0);
+    pthread_join(ins, NULL);
+    pthread_join(can, NULL);
+    pthread_barrier_destroy(&fr->step);
+    race_destroy(&r);
+    for (int i = 0; i < FIRST_RACE_ROUNDS; i++) {
+        snprintf(id, sizeof(id), "first-%d", i);
+        assert_int_equal(fr->inserted[i], FS_OK);
+        assert_int_equal(fr->rc[i], FS_OK);
+        if (fr->result[i] == FS_CONFLICT)
+            fail_msg("round %d: the change was refused as a conflict with the "
+                     "booking in state %d, the state it expects", i,
+                     (int)fr->current[i]);
+        assert_int_equal(state_of(t, id), fr->result[i] == FS_OK
+                                              ? FS_STATE_DELETED
+                                              : FS_STATE_HOLD);
+        if (fr->result[i] != FS_OK)
+            assert_int_equal(fr->result[i], FS_NOT_FOUND);
+    }
+    free(fr);
+}
+
 /* ---- insert_many (struct fs_storage_batch_ops, optional) ----------------
  * A plugin without the table gets the older accept path from the core (it
  * records each booking before its 202); these tests then check only that
@@ -1129,6 +1220,7 @@ static const struct {
     X(test_concurrent_inserts_all_succeed_and_are_readable),
     C(test_concurrent_duplicates_leave_one_booking_per_user),
     C(test_racing_confirms_of_one_hold_produce_exactly_one_ok),
+    C(test_a_change_racing_the_first_insert_is_never_a_conflict),
     C(test_insert_many_writes_each_booking_in_its_own_state),
     C(test_insert_many_leaves_a_stored_booking_as_it_is),
     C(test_insert_many_refuses_a_second_active_booking_alone),
