@@ -34,7 +34,8 @@ static const char *missing_claim_operation(const struct fs_plugin *p)
 
     if (!c)
         return NULL;
-    if (c->struct_size < sizeof(struct fs_claim_ops) || !c->claim ||
+    /* list_durable, appended later, is optional: not part of the minimum. */
+    if (c->struct_size < offsetof(struct fs_claim_ops, list_durable) || !c->claim ||
         !c->claim_durable || !c->claim_to_hold || !c->claim_expire)
         return "a claim operation (claim, claim_durable, claim_to_hold, "
                "claim_expire)";

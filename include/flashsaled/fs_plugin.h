@@ -364,6 +364,16 @@ struct fs_claim_ops {
     enum fs_status (*claim_expire)(void *ctx, const char *sale_id,
                                    int64_t now_ms, struct fs_hold *out,
                                    size_t max, size_t *n);
+    /* Reports every durable claim of the sale (state FS_STATE_QUEUED,
+     * expires_ms 0) through cb, in no particular order, until cb returns
+     * nonzero. The core's claim audit (src/claim_audit.c) publishes again
+     * the message of a durable claim that outlived the queue's messages (a
+     * broker that lost a confirmed message). FS_NOT_FOUND when the sale has
+     * no state. Appended after claim_expire: a plugin built before it has a
+     * smaller struct_size, and the core then does no audit. */
+    enum fs_status (*list_durable)(void *ctx, const char *sale_id,
+                                   int (*cb)(void *arg, const struct fs_hold *c),
+                                   void *arg);
 };
 
 /* Batch records: storage off the accept path (issue 14 item 3). Optional
