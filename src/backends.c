@@ -1,5 +1,6 @@
 /* backends.c - opens the three plugins and serializes calls into the ones
  * that are not thread-safe. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,28 @@ enum fs_status fs_inventory_claim_expire(struct fs_backends *be,
                                          size_t *n)
 {
     CALL(&be->inventory, claims, claim_expire, sale, now_ms, out, max, n);
+}
+
+/* Bytes past the table's struct_size are not ours to read: a plugin built
+ * before list_durable was appended has none. */
+int fs_inventory_can_list_durable(const struct fs_backends *be)
+{
+    const struct fs_claim_ops *c =
+        be->inventory.plugin ? be->inventory.plugin->claims : NULL;
+
+    return c &&
+           c->struct_size >= offsetof(struct fs_claim_ops, list_durable) +
+                                 sizeof(c->list_durable) &&
+           c->list_durable != NULL;
+}
+
+enum fs_status fs_inventory_list_durable(struct fs_backends *be,
+                                         const char *sale,
+                                         int (*cb)(void *arg,
+                                                   const struct fs_hold *c),
+                                         void *arg)
+{
+    CALL(&be->inventory, claims, list_durable, sale, cb, arg);
 }
 
 int fs_inventory_has_changes(const struct fs_backends *be)

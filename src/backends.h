@@ -57,6 +57,15 @@ enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
 
 /* Claims (fs_plugin.h): 1 when the inventory plugin offers them. */
 int fs_inventory_has_claims(const struct fs_backends *be);
+/* 1 when the inventory's claim table has list_durable (claim_audit.h). */
+int fs_inventory_can_list_durable(const struct fs_backends *be);
+/* cb runs under the plugin's lock when the plugin is not thread-safe: it
+ * must not call the inventory. */
+enum fs_status fs_inventory_list_durable(struct fs_backends *be,
+                                         const char *sale,
+                                         int (*cb)(void *arg,
+                                                   const struct fs_hold *c),
+                                         void *arg);
 enum fs_status fs_inventory_claim(struct fs_backends *be, const char *sale,
                                   const char *user, const char *booking,
                                   int64_t lease_until_ms,

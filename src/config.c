@@ -1072,6 +1072,7 @@ static const struct key_spec worker_keys[] = {
     {"sweep_interval_ms", parse_int, CFG(worker.sweep_interval_ms), 10, 60000, NULL},
     {"claim_lease_ms", parse_int, CFG(worker.claim_lease_ms), 100, 600000, NULL},
     {"resync_interval_ms", parse_int, CFG(worker.resync_interval_ms), 100, 600000, NULL},
+    {"claim_audit_interval_ms", parse_int, CFG(worker.claim_audit_interval_ms), 100, 3600000, NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -1118,6 +1119,7 @@ static int set_defaults(struct fs_config *cfg)
     cfg->worker.sweep_interval_ms = 200;
     cfg->worker.claim_lease_ms = 15000;
     cfg->worker.resync_interval_ms = 1000;
+    cfg->worker.claim_audit_interval_ms = 10000;
     cfg->policy_instructions_max = 1000000;
     cfg->policy_memory_max_kb = 4096;
     cfg->auth.jwks_refresh_s = 300;

@@ -109,6 +109,10 @@ struct fs_config {
          * replicas are read again from an inventory with a change feed,
          * which bounds how long a missed change can leave one stale. */
         int64_t resync_interval_ms;
+        /* worker.claim_audit_interval_ms, default 10000: how often the
+         * durable claims are checked against an empty queue (a broker that
+         * lost confirmed messages; claim_audit.h). */
+        int64_t claim_audit_interval_ms;
     } worker;
 
     char *log_level;            /* log.level: error|warn|info|debug, default info */

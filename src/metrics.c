@@ -79,6 +79,7 @@ static _Atomic uint64_t queue_depth;
 /* Connections held by an HTTP thread, served and being shed; the limit. */
 static _Atomic int64_t http_served, http_shedding, http_limit;
 static _Atomic uint64_t http_shed;
+static _Atomic uint64_t claims_republished;
 /* JWKS refreshes by [url?][ok?]; the keys held; 1 while the URL is stale. */
 static _Atomic uint64_t jwks_refreshes[2][2];
 static _Atomic int64_t jwks_keys, jwks_stale;
@@ -152,6 +153,7 @@ void fs_metrics_init(void)
     atomic_store(&http_shedding, 0);
     atomic_store(&http_limit, 0);
     atomic_store(&http_shed, 0);
+    atomic_store(&claims_republished, 0);
     counters_zero(&jwks_refreshes[0][0], 4);
     atomic_store(&jwks_keys, 0);
     atomic_store(&jwks_stale, 0);
@@ -436,6 +438,11 @@ void fs_metrics_http_shed(void)
     counter_add(&http_shed);
 }
 
+void fs_metrics_claims_republished(size_t n)
+{
+    atomic_fetch_add_explicit(&claims_republished, n, memory_order_relaxed);
+}
+
 void fs_metrics_jwks_refresh(const char *source, int ok)
 {
     counter_add(&jwks_refreshes[strcmp(source, "url") == 0][ok != 0]);
@@ -558,6 +565,15 @@ static void render_http(FILE *f)
                   "http.max_connections.");
     fprintf(f, "flashsaled_http_shed_total %llu\n",
             (unsigned long long)counter_get(&http_shed));
+}
+
+static void render_claim_audit(FILE *f)
+{
+    render_header(f, "flashsaled_claims_republished_total", "counter",
+                  "Accepted requests whose queued message was gone (lost by "
+                  "the broker), published again from their claims.");
+    fprintf(f, "flashsaled_claims_republished_total %llu\n",
+            (unsigned long long)counter_get(&claims_republished));
 }
 
 static void render_jwks(FILE *f)
@@ -696,6 +712,7 @@ char *fs_metrics_render(size_t *len)
     render_rejections(f);
     render_gauges(f);
     render_http(f);
+    render_claim_audit(f);
     render_jwks(f);
     render_sale_queues(f);
     render_sale_answers(f);

@@ -48,6 +48,8 @@ void fs_metrics_set_queue_depth(uint64_t depth);
 void fs_metrics_http_connections(long served_delta, long shedding_delta);
 void fs_metrics_http_limit(long max_connections);
 void fs_metrics_http_shed(void);
+/* Messages the claim audit published again (claim_audit.h). */
+void fs_metrics_claims_republished(size_t n);
 /* The IdP's keys (src/jwks_fetch.c): one refresh of `source` ("file" or
  * "url") that worked or failed; the keys held now and whether the URL's are
  * stale (its last fetch failed, the cached ones still serve). */

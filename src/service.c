@@ -53,8 +53,9 @@ struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id)
     return fs_sales_find(&svc->sales, sale_id);
 }
 
-enum fs_status fs_service_publish(struct fs_service *svc,
-                                  const struct fs_booking *b)
+static enum fs_status publish_from(struct fs_service *svc,
+                                   const struct fs_booking *b,
+                                   const char *origin)
 {
     struct fs_message m;
     char body[FS_MESSAGE_MAX];
@@ -64,13 +65,26 @@ enum fs_status fs_service_publish(struct fs_service *svc,
     memcpy(m.booking_id, b->booking_id, sizeof(m.booking_id));
     memcpy(m.sale_id, b->sale_id, sizeof(m.sale_id));
     memcpy(m.user_id, b->user_id, sizeof(m.user_id));
-    memcpy(m.origin, svc->instance_id, sizeof(m.origin));
+    snprintf(m.origin, sizeof(m.origin), "%s", origin);
     m.hold_seconds = b->hold_seconds;
     m.created_ms = b->created_ms;
     len = fs_message_encode(&m, body, sizeof(body));
     if (len == 0)
         return FS_ERROR;
     return fs_queue_publish(svc->be, body, len);
+}
+
+enum fs_status fs_service_publish(struct fs_service *svc,
+                                  const struct fs_booking *b)
+{
+    return publish_from(svc, b, svc->instance_id);
+}
+
+/* No daemon's origin: no worker counts it against its own pending. */
+enum fs_status fs_service_republish(struct fs_service *svc,
+                                    const struct fs_booking *b)
+{
+    return publish_from(svc, b, "audit");
 }
 
 enum fs_status fs_service_queue_depth(struct fs_service *svc, uint64_t *out)

@@ -55,6 +55,10 @@ struct fs_sale *fs_service_sale(struct fs_service *svc, const char *sale_id);
  * claims, the caller counts it in its sale's `pending`. */
 enum fs_status fs_service_publish(struct fs_service *svc,
                                   const struct fs_booking *b);
+/* Publishes a booking's message again (claim_audit.h), from no daemon: no
+ * worker counts it in a sale's `pending`. */
+enum fs_status fs_service_republish(struct fs_service *svc,
+                                    const struct fs_booking *b);
 
 /* The queue's depth, for the admin page. */
 enum fs_status fs_service_queue_depth(struct fs_service *svc, uint64_t *out);

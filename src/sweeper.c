@@ -239,6 +239,7 @@ static void *sweeper_main(void *arg)
         if (s->svc->records_by_worker)
             fs_drain_tick(s->svc, now);
         refresh_gauges(s->svc);
+        fs_claim_audit_tick(&s->audit, s->svc, now);
         if (now - s->last_reconcile_ms >= RECONCILE_EVERY_MS) {
             fs_sweeper_reconcile(s->svc, now, RECONCILE_GRACE_MS);
             s->last_reconcile_ms = now;
@@ -264,6 +265,7 @@ int fs_sweeper_start(struct fs_sweeper *s, struct fs_service *svc)
 
     memset(s, 0, sizeof(*s));
     s->svc = svc;
+    fs_claim_audit_init(&s->audit);
     s->running = 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_init(&attr);
@@ -290,5 +292,6 @@ void fs_sweeper_stop(struct fs_sweeper *s)
     pthread_join(s->thread, NULL);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
+    fs_claim_audit_free(&s->audit);
     s->started = 0;
 }

@@ -4,7 +4,8 @@
  * expired. Every few seconds it also reconciles holds that storage still
  * shows past their expiry with what the inventory says (a crash between the
  * inventory's change and storage's leaves such a hold), and refreshes the
- * queue depth gauge.
+ * queue depth gauge, and audits the durable claims against an empty queue
+ * (claim_audit.h).
  */
 #ifndef FS_SWEEPER_H
 #define FS_SWEEPER_H
@@ -13,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "booking.h"
+#include "claim_audit.h"
 
 struct fs_sweeper {
     struct fs_service *svc;
@@ -22,6 +24,7 @@ struct fs_sweeper {
     int running;
     int started;
     int64_t last_reconcile_ms;
+    struct fs_claim_audit audit;
 };
 
 int fs_sweeper_start(struct fs_sweeper *s, struct fs_service *svc);

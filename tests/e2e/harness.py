@@ -795,6 +795,14 @@ def book_settled(client, sale, token, timeout=POLL_TIMEOUT):
         time.sleep(POLL_INTERVAL)
 
 
+def metric_sample(client, sample):
+    """The value of one sample line of /metrics (name and labels as
+    written), or None when there is no such line."""
+    r = client.request("GET", "/metrics")
+    m = re.search(r"^%s (\S+)$" % re.escape(sample), r.body.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
 def wait_until(pred, timeout=POLL_TIMEOUT, what="condition"):
     """Polls pred() until it returns a true value (returned) or the deadline."""
     deadline = time.monotonic() + timeout

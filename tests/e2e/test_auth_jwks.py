@@ -17,7 +17,6 @@ import http.server
 import ipaddress
 import json
 import os
-import re
 import shutil
 import ssl
 import tempfile
@@ -172,11 +171,7 @@ class IdP:
             self.running = False
 
 
-def metric(client, sample):
-    """The value of one sample line of /metrics, or None."""
-    r = client.request("GET", "/metrics")
-    m = re.search(r"^%s (\S+)$" % re.escape(sample), r.body.decode(), re.M)
-    return float(m.group(1)) if m else None
+metric = harness.metric_sample
 
 
 class AuthJwks(harness.DaemonTestCase):

@@ -233,6 +233,57 @@ class RealBackends(real_backends.RealBackendsCase):
              "lease (%s), each stuck user then held; %d samples, none above the stock"
              % (stuck, lease_ms, view, len(sampler.samples)))
 
+    def test_202s_whose_messages_the_broker_lost_become_holds(self):
+        """A broker can lose messages it confirmed (RabbitMQ loses a durable
+        queue declared a moment before its node is SIGKILLed; an operator
+        purges a queue). Here: daemon A answers 202s while storage is frozen
+        (its worker cannot finish them), A is SIGKILLed (the broker takes the
+        messages back), and the queue is purged. Daemon B's claim audit must
+        find the durable claims with nothing queued for them and publish
+        their messages again: every 202 becomes a hold."""
+        crowd = 5
+        sales = [{"id": "lost", "inventory": 10, "hold_seconds": 300}]
+        audit = {"claim_audit_interval_ms": 300}
+        a = self.real_daemon(sales, worker_keys=audit)
+        ca = self.client(a)
+        self.hold_for(ca, "lost", "early")  # the sale's state exists
+        accepted = {}
+        self.mongo.freeze()
+        try:
+            for i in range(crowd):
+                user = "lost-%d" % i
+                r = ca.book("lost", token_for(user))
+                self.assertEqual(r.status, 202, r)
+                accepted[user] = r.json["booking_id"]
+            a.kill()
+            self.rabbit.ctl("purge_queue", self.ns)
+            harness.wait_until(lambda: self.queue_messages(self.ns) == 0,
+                               what="queue %s purged" % self.ns)
+        finally:
+            self.mongo.thaw()
+        b = self.real_daemon(sales, worker_keys=audit)
+        cb = self.client(b)
+        for user, bid in accepted.items():
+            got = harness.wait_booking(cb, "lost", bid, token_for(user),
+                                       done=lambda x: x["status"] == "hold",
+                                       timeout=harness.scaled(30))
+            self.assertEqual(got["status"], "hold", "booking of %s: %r" % (user, got))
+        again = harness.metric_sample(cb, "flashsaled_claims_republished_total")
+        self.assertGreaterEqual(again, 1, "no message was published again")
+        self.assertIn("claim audit:", b.full_log())
+        self.settled_view(cb, "lost", available=10 - 1 - crowd, held=1 + crowd, booked=0)
+        note("%d 202s whose messages were purged (daemon A killed with them unfinished): "
+             "all hold through daemon B's claim audit (%d published again)"
+             % (crowd, again))
+
+    def queue_messages(self, queue):
+        """The broker's count of messages (ready and unacked) in `queue`."""
+        for line in self.rabbit.ctl("list_queues", "name", "messages").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 2 and parts[0] == queue:
+                return int(parts[1])
+        return None
+
     def test_redis_down_answers_503_and_recovers_with_its_data_rebuilt(self):
         d = self.real_daemon([{"id": "outage", "inventory": 5, "hold_seconds": 300}])
         c = self.client(d)

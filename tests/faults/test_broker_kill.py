@@ -3,16 +3,14 @@ the crowd of test_backend_outages.py (whose machinery and checks it uses),
 then started again on its data: nothing lost, nothing oversold, 503 with
 Retry-After while the broker is away.
 
-NOT YET IN `make check`: it found a durability gap it does not pass every
-time. Under load (CI's distcheck, or a make check running beside it), in
-about one round in ten, a few hundred bookings answered 202 before the kill
-stay `queued` for good. The broker then holds none of their messages (0
-ready, 0 unacked, its consumer attached: the failure message lists what the
-broker holds), so they were lost between the confirm and the restart:
-either RabbitMQ's classic queue lost confirmed messages on SIGKILL, or the
-publisher answered 202 without a real confirm. Until that is told apart and
-fixed, tests/faults/run-long runs this file, and the note on issue 13 says
-so."""
+The broker does lose confirmed messages here, about one round in ten under
+load: the daemon declares its queue at start, the kill comes half a second
+later, and RabbitMQ 3.10 may come back without that freshly declared
+durable queue (Mnesia had not written its record), so every message
+confirmed into it is gone. The daemon's logs showed it: confirms for the
+lost bookings, no redelivery after the restart. What makes the test pass is
+the claim audit (src/claim_audit.h): their durable claims outlive the empty
+queue and their messages are published again."""
 
 import os
 import sys

@@ -449,7 +449,7 @@ static void test_render_is_valid_exposition_text(void **state)
         if (!known)
             fail_msg("sample before its # TYPE line: '%s'", line);
     }
-    assert_int_equal(n_typed, 20);
+    assert_int_equal(n_typed, 21);
     regfree(&comment);
     regfree(&sample);
     free(text);
