@@ -769,12 +769,44 @@ static enum fs_status inventory_memory_claim_expire(void *ctx,
     return FS_OK;
 }
 
+/* Durable claims: entries with state FS_STATE_QUEUED that claim_durable
+ * (or rebuild) took off the leases list. cb runs with the sale's mutex held,
+ * which gives it one consistent view of the sale: the core's cb (the claim
+ * audit) never calls back into this plugin, and one that did would deadlock
+ * on that (non-recursive) mutex. Other sales are not blocked meanwhile. */
+static enum fs_status inventory_memory_list_durable(
+    void *ctx, const char *sale_id,
+    int (*cb)(void *arg, const struct fs_hold *c), void *arg)
+{
+    struct inv_sale *s;
+    struct inv_entry *e, *tmp;
+    struct fs_hold c;
+
+    if (!fs_plugin_id_ok(sale_id) || !cb)
+        return FS_INVALID;
+    s = inv_sale_find(ctx, sale_id);
+    if (!s)
+        return FS_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    HASH_ITER(hh, s->by_booking, e, tmp) {
+        if (e->state != FS_STATE_QUEUED || !e->durable)
+            continue;
+        inv_entry_export(e, &c);
+        c.expires_ms = 0;  /* a rebuilt claim keeps the entry's value */
+        if (cb(arg, &c))
+            break;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return FS_OK;
+}
+
 static const struct fs_claim_ops inventory_memory_claim_ops = {
     .struct_size = sizeof(struct fs_claim_ops),
     .claim = inventory_memory_claim,
     .claim_durable = inventory_memory_claim_durable,
     .claim_to_hold = inventory_memory_claim_to_hold,
     .claim_expire = inventory_memory_claim_expire,
+    .list_durable = inventory_memory_list_durable,
 };
 
 static const struct fs_inventory_ops inventory_memory_ops = {

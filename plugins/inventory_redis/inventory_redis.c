@@ -123,7 +123,7 @@ enum inv_script {
     INV_COUNTS, INV_REBUILD, INV_RESERVE, INV_CONFIRM, INV_RELEASE,
     INV_EXPIRE_DUE, INV_LOOKUP, INV_SET_INVENTORY, INV_FIND_USER,
     INV_CLAIM, INV_CLAIM_DURABLE, INV_CLAIM_TO_HOLD, INV_CLAIM_EXPIRE,
-    INV_SYNC, INV_SCRIPTS
+    INV_SYNC, INV_LIST_DURABLE, INV_SCRIPTS
 };
 
 static const char *const inv_script_text[INV_SCRIPTS] = {
@@ -134,12 +134,13 @@ static const char *const inv_script_text[INV_SCRIPTS] = {
     inv_redis_script_find_user, inv_redis_script_claim,
     inv_redis_script_claim_durable, inv_redis_script_claim_to_hold,
     inv_redis_script_claim_expire, inv_redis_script_sync,
+    inv_redis_script_list_durable,
 };
 
 static const char *const inv_script_name[INV_SCRIPTS] = {
     "counts", "rebuild", "reserve", "confirm", "release", "expire_due",
     "lookup", "set_inventory", "find_user", "claim", "claim_durable",
-    "claim_to_hold", "claim_expire", "sync",
+    "claim_to_hold", "claim_expire", "sync", "list_durable",
 };
 
 /* The scripts that can change a sale's counts: each runs inside
@@ -863,12 +864,52 @@ static enum fs_status inv_redis_claim_expire(void *ctx, const char *sale_id,
     return st;
 }
 
+/* list_durable.lua answers booking, user per durable claim, all of the
+ * sale's in one call (at most `inventory` of them). The whole answer is
+ * checked before cb sees any of it, so a malformed one is FS_ERROR with
+ * nothing reported. */
+static enum fs_status inv_redis_list_durable(void *ctx, const char *sale_id,
+                                             int (*cb)(void *arg,
+                                                       const struct fs_hold *c),
+                                             void *arg)
+{
+    redisReply *r = NULL;
+    struct fs_hold c;
+    enum fs_status st;
+
+    if (!inv_id_ok(sale_id) || !cb)
+        return FS_INVALID;
+    st = inv_run(ctx, INV_LIST_DURABLE, sale_id, NULL, 0, &r);
+    if (st == FS_OK)
+        st = inv_status(r);
+    if (st == FS_OK && (r->elements - 1) % 2 != 0)
+        st = FS_ERROR;
+    for (size_t i = 1; st == FS_OK && i < r->elements; i += 2)
+        if (inv_copy_str(r->element[i], c.booking_id, FS_ID_MAX) != 0 ||
+            !inv_id_ok(c.booking_id) ||
+            inv_copy_str(r->element[i + 1], c.user_id, FS_USER_MAX) != 0)
+            st = FS_ERROR;
+    for (size_t i = 1; st == FS_OK && i < r->elements; i += 2) {
+        memset(&c, 0, sizeof(c));
+        (void)inv_copy_str(r->element[i], c.booking_id, FS_ID_MAX);
+        (void)inv_copy_str(r->element[i + 1], c.user_id, FS_USER_MAX);
+        c.state = FS_STATE_QUEUED;
+        c.expires_ms = 0;
+        if (cb(arg, &c))
+            break;
+    }
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
 static const struct fs_claim_ops inv_redis_claim_ops = {
     .struct_size = sizeof(struct fs_claim_ops),
     .claim = inv_redis_claim,
     .claim_durable = inv_redis_claim_durable,
     .claim_to_hold = inv_redis_claim_to_hold,
     .claim_expire = inv_redis_claim_expire,
+    .list_durable = inv_redis_list_durable,
 };
 
 /* ---- the change feed (fs_change_ops, redis_feed.h) ---------------------- */

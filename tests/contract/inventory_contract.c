@@ -161,7 +161,9 @@ static void test_descriptor_declares_an_inventory_plugin_with_every_operation(
     assert_non_null(ops->set_inventory);
     assert_non_null(ops->find_user);
     if (p->claims) {  /* optional, but whole when there */
-        assert_true(p->claims->struct_size >= sizeof(struct fs_claim_ops));
+        /* list_durable, appended later, is optional (fs_plugin.h). */
+        assert_true(p->claims->struct_size >=
+                    offsetof(struct fs_claim_ops, list_durable));
         assert_non_null(p->claims->claim);
         assert_non_null(p->claims->claim_durable);
         assert_non_null(p->claims->claim_to_hold);
@@ -1204,7 +1206,8 @@ static const struct fs_claim_ops *claims_of(struct contract *t)
 
     if (!c)
         skip();  /* cmocka reports it: claims are optional in the ABI */
-    assert_true(c->struct_size >= sizeof(struct fs_claim_ops));
+    /* Whole up to list_durable, which list_durable_of() checks apart. */
+    assert_true(c->struct_size >= offsetof(struct fs_claim_ops, list_durable));
     return c;
 }
 
@@ -1533,6 +1536,162 @@ static void *claim_worker(void *arg)
     return NULL;
 }
 
+/* ---- list_durable (optional within fs_claim_ops) ------------------------ */
+
+#define DURABLE_SEEN_MAX 8
+
+/* What list_durable reported, in order. */
+struct durable_seen {
+    struct fs_hold c[DURABLE_SEEN_MAX];
+    size_t n;           /* calls of the callback */
+    size_t stop_after;  /* answer nonzero at this call; 0: never */
+};
+
+static int collect_durable(void *arg, const struct fs_hold *c)
+{
+    struct durable_seen *seen = arg;
+
+    if (seen->n < DURABLE_SEEN_MAX)
+        seen->c[seen->n] = *c;
+    seen->n++;
+    return seen->stop_after && seen->n >= seen->stop_after;
+}
+
+/* The plugin's claim table when it has list_durable; a skip otherwise (a
+ * plugin built before it was appended). */
+static const struct fs_claim_ops *list_durable_of(struct contract *t)
+{
+    const struct fs_claim_ops *c = claims_of(t);
+
+    if (c->struct_size < offsetof(struct fs_claim_ops, list_durable) +
+                             sizeof(c->list_durable) ||
+        !c->list_durable)
+        skip();
+    return c;
+}
+
+static size_t list_durable(struct contract *t, struct durable_seen *seen)
+{
+    assert_int_equal(list_durable_of(t)->list_durable(t->ctx, SALE,
+                                                      collect_durable, seen),
+                     FS_OK);
+    return seen->n;
+}
+
+/* The reported claim of `booking`, or a failure. */
+static const struct fs_hold *durable_reported(const struct durable_seen *seen,
+                                              const char *booking)
+{
+    for (size_t i = 0; i < seen->n && i < DURABLE_SEEN_MAX; i++)
+        if (strcmp(seen->c[i].booking_id, booking) == 0)
+            return &seen->c[i];
+    fail_msg("list_durable did not report %s", booking);
+    return NULL;
+}
+
+static void test_list_durable_reports_only_durable_claims(void **state)
+{
+    struct contract *t = *state;
+    const struct fs_claim_ops *c = list_durable_of(t);
+    const char *ids[2] = {"c1", "c2"};
+    enum fs_status r[2] = {FS_ERROR, FS_ERROR};
+    struct durable_seen seen = {.n = 0};
+    struct fs_hold out[4];
+
+    make_sale(t, SALE, 10);
+    assert_int_equal(list_durable(t, &seen), 0);  /* a sale without any */
+    assert_int_equal(claim(t, "alice", "c1", FAR_FUTURE), FS_OK);
+    assert_int_equal(claim(t, "bob|2", "c2", FAR_FUTURE), FS_OK);
+    assert_int_equal(claim(t, "carol", "c3", FAR_FUTURE), FS_OK);
+    assert_int_equal(c->claim_durable(t->ctx, SALE, ids, 2, r), FS_OK);
+    assert_int_equal(r[0], FS_OK);
+    assert_int_equal(r[1], FS_OK);
+    assert_int_equal(c->claim_to_hold(t->ctx, SALE, "c1", FAR_FUTURE), FS_OK);
+    assert_int_equal(reserve(t, "dave", "b1", FAR_FUTURE), FS_OK);
+    assert_int_equal(t->ops->confirm(t->ctx, SALE, "b1", NOW), FS_OK);
+    assert_int_equal(reserve(t, "erin", "h1", FAR_FUTURE), FS_OK);
+
+    /* c1 is a hold now, c3 unconfirmed, b1 booked, h1 held: only c2. */
+    assert_int_equal(list_durable(t, &seen), 1);
+    assert_string_equal(seen.c[0].booking_id, "c2");
+    assert_string_equal(seen.c[0].user_id, "bob|2");
+    assert_int_equal(seen.c[0].state, FS_STATE_QUEUED);
+    assert_int_equal(seen.c[0].expires_ms, 0);
+    /* Reading changed nothing: c3 is still leased, c2 still durable. */
+    assert_counts(t, SALE, 10, 5, 2, 1);
+    assert_int_equal(expire_claims(t, FAR_FUTURE, out, 4), 1);
+    assert_string_equal(out[0].booking_id, "c3");
+    seen.n = 0;
+    assert_int_equal(list_durable(t, &seen), 1);
+    assert_string_equal(seen.c[0].booking_id, "c2");
+}
+
+static void test_list_durable_stops_when_the_callback_says_so(void **state)
+{
+    struct contract *t = *state;
+    const struct fs_claim_ops *c = list_durable_of(t);
+    const char *ids[3] = {"c0", "c1", "c2"};
+    enum fs_status r[3];
+    struct durable_seen seen = {.n = 0};
+    char user[16], booking[16];
+
+    make_sale(t, SALE, 10);
+    for (int i = 0; i < 3; i++) {
+        snprintf(user, sizeof(user), "u%d", i);
+        snprintf(booking, sizeof(booking), "c%d", i);
+        assert_int_equal(claim(t, user, booking, NOW + 1000), FS_OK);
+    }
+    assert_int_equal(c->claim_durable(t->ctx, SALE, ids, 3, r), FS_OK);
+    assert_int_equal(list_durable(t, &seen), 3);
+    for (int i = 0; i < 3; i++) {
+        snprintf(user, sizeof(user), "u%d", i);
+        assert_string_equal(durable_reported(&seen, ids[i])->user_id, user);
+    }
+    seen = (struct durable_seen){.stop_after = 1};
+    assert_int_equal(list_durable(t, &seen), 1);
+    seen = (struct durable_seen){.stop_after = 2};
+    assert_int_equal(list_durable(t, &seen), 2);
+}
+
+static void test_list_durable_reports_claims_rebuild_installed(void **state)
+{
+    struct contract *t = *state;
+    struct fs_hold e[3] = {
+        entry("q1", "alice", FS_STATE_QUEUED, 0),
+        entry("h1", "bob", FS_STATE_HOLD, FAR_FUTURE),
+        entry("b1", "carol", FS_STATE_BOOKED, 0),
+    };
+    struct durable_seen seen = {.n = 0};
+
+    list_durable_of(t);
+    assert_int_equal(t->ops->rebuild(t->ctx, SALE, 5, e, 3), FS_OK);
+    assert_int_equal(list_durable(t, &seen), 1);
+    assert_string_equal(seen.c[0].booking_id, "q1");
+    assert_string_equal(seen.c[0].user_id, "alice");
+    assert_int_equal(seen.c[0].expires_ms, 0);
+}
+
+static void test_list_durable_reports_not_found_or_invalid_sale(void **state)
+{
+    struct contract *t = *state;
+    const struct fs_claim_ops *c = list_durable_of(t);
+    struct durable_seen seen = {.n = 0};
+
+    assert_int_equal(c->list_durable(t->ctx, SALE, collect_durable, &seen),
+                     FS_NOT_FOUND);
+    assert_int_equal(c->list_durable(t->ctx, "no{such}", collect_durable,
+                                     &seen),
+                     FS_INVALID);
+    assert_int_equal(c->list_durable(t->ctx, "", collect_durable, &seen),
+                     FS_INVALID);
+    assert_int_equal(seen.n, 0);
+    assert_stores_nothing(t);
+    make_sale(t, "other", 10);
+    assert_int_equal(c->list_durable(t->ctx, SALE, collect_durable, &seen),
+                     FS_NOT_FOUND);
+    assert_int_equal(seen.n, 0);
+}
+
 static void test_concurrent_claims_never_take_more_than_the_stock(
     void **state)
 {
@@ -1725,6 +1884,10 @@ static const struct {
     C(test_release_gives_a_claim_back_exactly_once),
     C(test_rebuild_installs_queued_entries_as_durable_claims),
     C(test_set_inventory_counts_claims_as_taken),
+    C(test_list_durable_reports_only_durable_claims),
+    C(test_list_durable_stops_when_the_callback_says_so),
+    C(test_list_durable_reports_claims_rebuild_installed),
+    C(test_list_durable_reports_not_found_or_invalid_sale),
     C(test_concurrent_claims_never_take_more_than_the_stock),
     C(test_concurrent_claims_by_one_user_take_one_item),
     C(test_concurrent_durable_marks_and_lease_expiry_settle_each_claim_once),

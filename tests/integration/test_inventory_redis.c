@@ -765,6 +765,13 @@ static void test_confirm_takes_the_hold_off_the_expiry_index(void **state)
 
 /* ---- Redis going away --------------------------------------------------- */
 
+static int no_claim_expected(void *arg, const struct fs_hold *c)
+{
+    (void)arg;
+    fail_msg("list_durable reported %s while Redis was down", c->booking_id);
+    return 1;
+}
+
 static void assert_every_op_unavailable(struct inv_test *t)
 {
     struct fs_sale_counts c;
@@ -786,6 +793,9 @@ static void assert_every_op_unavailable(struct inv_test *t)
     assert_int_equal(t->a.ops->lookup(t->a.f.ctx, SALE, "b1", h),
                      FS_UNAVAILABLE);
     assert_int_equal(t->a.ops->set_inventory(t->a.f.ctx, SALE, 20),
+                     FS_UNAVAILABLE);
+    assert_int_equal(t->a.f.plugin->claims->list_durable(
+                         t->a.f.ctx, SALE, no_claim_expected, NULL),
                      FS_UNAVAILABLE);
     assert_int_equal(t->a.f.plugin->health(t->a.f.ctx, detail, sizeof(detail)),
                      FS_UNAVAILABLE);
