@@ -218,7 +218,10 @@ static void wait_for_work(struct fs_change_feed *f, struct timespec *next_sync,
     while (!f->stop && !f->n_out && !f->sync_due && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&f->wake, &f->lock, next_sync);
     /* A live(1) that came before watch() returned is answered once start
-     * sets `watching` (and sync_due). */
+     * sets `watching` (and sync_due); a deadline passed before that is
+     * moved on, or the wait would return at once until then. */
+    if (!f->watching && rc == ETIMEDOUT)
+        deadline_in(next_sync, (int)f->svc->cfg->worker.resync_interval_ms);
     *sync = f->watching && (f->sync_due || rc == ETIMEDOUT);
     *holders = f->sync_due || !atomic_load(&f->holders_synced);
     f->sync_due = 0;
