@@ -328,8 +328,14 @@ class TenThousandClients(harness.DaemonTestCase):
 
     def test_ten_thousand_clients_at_once_are_all_answered(self):
         raise_nofile(self.CLIENTS + 512)
+        # The crowd is one Python process: on a loaded machine some of its
+        # requests leave seconds after their connect, and the daemon closes
+        # such a slow client after request_timeout_ms (5 s by default; CI
+        # saw 2,048 of them closed so beside a heavy test). That rule has
+        # its own tests (HostileSockets); here the bound is the crowd's.
         d = self.start_daemon(self.SALES, http_threads=2048,
-                              http_keys={"max_connections": 0})
+                              http_keys={"max_connections": 0,
+                                         "request_timeout_ms": int(self.BOUND_S * 1000)})
         t0 = time.monotonic()
         answers = asyncio.run(self.crowd(d.port))
         took = time.monotonic() - t0
