@@ -56,12 +56,14 @@ class RealBackendsCase(harness.DaemonTestCase):
         if not self.redis.running:
             self.redis.restart()
 
-    def plugin_lines(self):
+    def plugin_lines(self, redis_url=None):
+        """The three real plugins' config lines; `redis_url`: the inventory
+        connects with it instead of the server's default URL."""
         return (
             "  queue: { name: rabbitmq, url: %s, queue: %s }"
             % (harness.yaml_scalar(self.rabbit.url), self.ns),
             "  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
-            % (harness.yaml_scalar(self.redis.url()), self.ns),
+            % (harness.yaml_scalar(redis_url or self.redis.url()), self.ns),
             "  storage: { name: mongo, uri: %s, database: %s, write_concern: 1,"
             " timeout_ms: 1500 }" % (harness.yaml_scalar(self.mongo.uri), self.ns),
         )

@@ -82,6 +82,15 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
             lambda: d.full_log().count("change feed live") >= times,
             timeout=harness.scaled(10), what="the change feed live on port %d" % d.port)
 
+    def daemon_as_redis_user(self, tag, sales, **kw):
+        """A daemon whose inventory connects to Redis as an ACL user of its
+        own (allowed everything for now), which a test can then restrict or
+        turn off; returns (user, daemon)."""
+        user, password = "%s_%s" % (self.ns, tag), "pw-%s" % self.ns
+        self.redis.command("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all")
+        lines = self.plugin_lines(self.redis.url(user=user, password=password))
+        return user, self.start_daemon(sales, http_threads=24, plugin_lines=lines, **kw)
+
     def wait_view(self, client, sale, pred, what):
         """Polls GET /sales/{sale} until pred(view); a 503 (a backend just
         came back and is reconnecting) is polled through, anything else but
@@ -243,14 +252,8 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
         off) while B confirms: A never hears B's message, and its stream
         must send `booked` once A resubscribes and the stream re-reads."""
         sale = "cutoff"
-        user, password = "%s_a" % self.ns, "pw-%s" % self.ns
-        self.redis.command("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all")
-        lines = list(self.plugin_lines())
-        lines[1] = ("  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
-                    % (harness.yaml_scalar(self.redis.url(user=user, password=password)),
-                       self.ns))
         sales = [{"id": sale, "inventory": 10, "hold_seconds": 300}]
-        a = self.start_daemon(sales, http_threads=24, plugin_lines=tuple(lines))
+        user, a = self.daemon_as_redis_user("a", sales)
         b = self.real_daemon(sales, threads=24)
         cb = self.client(b)
         self.wait_live(a)
@@ -283,15 +286,9 @@ class ReplicaAndEvents(real_backends.RealBackendsCase):
         sync fails; the replica must go live soon after scripts are allowed
         again, not one resync_interval_ms (10 minutes here) later."""
         sale = "resync"
-        user, password = "%s_r" % self.ns, "pw-%s" % self.ns
-        self.redis.command("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all")
-        lines = list(self.plugin_lines())
-        lines[1] = ("  inventory: { name: redis, url: %s, prefix: %s, command_timeout_ms: 3000 }"
-                    % (harness.yaml_scalar(self.redis.url(user=user, password=password)),
-                       self.ns))
-        a = self.start_daemon([{"id": sale, "inventory": 3, "hold_seconds": 300}],
-                              http_threads=24, plugin_lines=tuple(lines),
-                              sweep_interval_ms=QUIET_SWEEP_MS, worker_keys=QUIET_WORKER)
+        user, a = self.daemon_as_redis_user(
+            "r", [{"id": sale, "inventory": 3, "hold_seconds": 300}],
+            sweep_interval_ms=QUIET_SWEEP_MS, worker_keys=QUIET_WORKER)
         self.wait_live(a)
         self.redis.command("ACL", "LOG", "RESET")
         self.redis.command("ACL", "SETUSER", user, "-@scripting")
