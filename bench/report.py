@@ -41,6 +41,10 @@ REAL_SCENARIOS = [
      "queue, publisher confirms", None, None),
     ("real_accept", "accept path on the real set: POST, distinct users, sale "
      "open, items left", 202, "rabbit_publish"),
+    ("real_soldout", "sold-out answers on the real set: POST, distinct users, "
+     "inventory 0 (answered from the daemon's replica); its ratio is to "
+     "`baseline_post`, the bare civetweb handler, in the same round", 409,
+     "baseline_post"),
 ]
 
 
@@ -202,6 +206,74 @@ def spike_table(rows, users, items, scenario="spike"):
     return out
 
 
+def spike_ratio_table(rows, scen, base):
+    """SCEN's time to answer every user over BASE's, round by round."""
+    mine, theirs = by_round(rows, scen), by_round(rows, base)
+    pairs = [(k, mine[k].get("span_s"), theirs[k].get("span_s")) for k in sorted(mine)
+             if k in theirs and mine[k].get("finished") and theirs[k].get("finished")]
+    pairs = [(k, a, b) for k, a, b in pairs if a and b]
+    if not pairs:
+        return []
+    out = ["| round | `%s` (s) | `%s` (s) | ratio |" % (scen, base),
+           "| ---: | ---: | ---: | ---: |"]
+    for k, a, b in pairs:
+        out.append("| %d | %s | %s | %s |" % (k, fmt(a, 1), fmt(b, 1), fmt(a / b, 2)))
+    out.append("| **median** | | | **%s** |" % fmt(median(a / b for _, a, b in pairs), 2))
+    return out
+
+
+def spike3_table(rows, items):
+    mine = by_round(rows, "spike_real3")
+    if not mine:
+        return []
+    out = ["| round | every user answered in (s) | users/s | slowest daemon's p50 / p99 / max ms "
+           "| 202 in all (per daemon) | 409 | other | each daemon's view: held + booked "
+           "| peak RSS, largest (MiB) |",
+           "| ---: | ---: | ---: | --- | --- | ---: | ---: | --- | ---: |"]
+    for k in sorted(mine):
+        r = mine[k]
+        st = r["status"]
+        span = r.get("span_s") or None
+        held = [v.get("held", 0) + v.get("booked", 0) for v in r.get("views", [])]
+        n202 = st.get("202", 0)
+        out.append("| %d%s | %s | %s | %s / %s / %s | %s%s (%s) | %s | %s | %s | %s |" % (
+            k, "" if r.get("finished") else " **(did not finish)**",
+            fmt(span, 1), fmt(r["answered"] / span if span else None),
+            fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r["max_ms"], 1),
+            fmt(n202), "" if n202 == items else " **(want %s)**" % fmt(items),
+            " / ".join(fmt(x) for x in r.get("per_daemon_202", [])),
+            fmt(st.get("409", 0)),
+            fmt(sum(n for c, n in st.items() if c not in ("202", "409")) + errors(r)),
+            " / ".join(fmt(h) + ("" if h == items else " **(want %s)**" % fmt(items))
+                       for h in held),
+            fmt(r["peak_rss_kib"] / 1024)))
+    return out
+
+
+def cross_events_table(rows):
+    mine = by_round(rows, "cross_events")
+    if not mine:
+        return []
+
+    def trio(d):
+        d = d or {}
+        return "%s / %s / %s" % (fmt(d.get("p50_ms"), 1), fmt(d.get("p95_ms"), 1),
+                                 fmt(d.get("max_ms"), 1))
+    out = ["| round | bookings | stream on A, from B's confirm request: p50 / p95 / max ms "
+           "| stream on B itself | A after B, booking by booking | B's confirm round trip "
+           "| streams that never got `booked` |",
+           "| ---: | ---: | --- | --- | --- | --- | ---: |"]
+    for k in sorted(mine):
+        r = mine[k]
+        out.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+            k, fmt(r.get("count")), trio(r.get("cross")), trio(r.get("same")),
+            trio(r.get("extra")), trio(r.get("confirm")), fmt(r.get("missing"))))
+    p95 = [mine[k]["cross"]["p95_ms"] for k in sorted(mine) if mine[k].get("cross")]
+    if p95:
+        out.append("| **median p95** | | **%s** | | | | |" % fmt(median(p95), 1))
+    return out
+
+
 def streams_table(rows):
     """One line per stream count: medians over the rounds."""
     mine = [r for r in rows if r["scenario"] == "streams"]
@@ -210,8 +282,9 @@ def streams_table(rows):
     counts = sorted({r["count"] for r in mine})
     out = ["| streams asked | opened, first event read (per round) | failed (why) "
            "| time to open all (s) | daemon RSS before / with them open (MiB) "
-           "| RSS per open stream (KiB) | daemon threads |",
-           "| ---: | --- | --- | ---: | --- | ---: | ---: |"]
+           "| RSS per open stream (KiB) | daemon threads "
+           "| fresh GETs answered while open, p50 / max ms (per round) |",
+           "| ---: | --- | --- | ---: | --- | ---: | ---: | --- |"]
     for n in counts:
         rs = sorted((r for r in mine if r["count"] == n), key=lambda r: r["round"])
         ok = [r for r in rs if "rss_open_kib" in r]
@@ -221,7 +294,11 @@ def streams_table(rows):
                 failed[why] = failed.get(why, 0) + c
         per = [(r["rss_open_kib"] - r["rss_booked_kib"]) / r["opened"]
                for r in ok if r.get("opened")]
-        out.append("| %s | %s | %s | %s | %s / %s | %s | %s |" % (
+        fresh = " / ".join(
+            "%s of %s, %s / %s" % (fmt(f.get("answered")), fmt(sum(f.get("statuses", {}).values())),
+                                   fmt(f.get("p50_ms"), 1), fmt(f.get("max_ms"), 1))
+            for f in (r.get("fresh") for r in rs) if f and f.get("statuses")) or "-"
+        out.append("| %s | %s | %s | %s | %s / %s | %s | %s | %s |" % (
             fmt(n), " / ".join(fmt(r.get("opened", 0)) for r in rs),
             ", ".join("%s: %s" % (k, fmt(v)) for k, v in sorted(failed.items()))
             or "none",
@@ -229,7 +306,7 @@ def streams_table(rows):
             fmt(median(r["rss_booked_kib"] / 1024 for r in ok), 1),
             fmt(median(r["rss_open_kib"] / 1024 for r in ok), 1),
             fmt(median(per), 1),
-            fmt(median(r["threads_open"] for r in ok))))
+            fmt(median(r["threads_open"] for r in ok)), fresh))
     return out
 
 
@@ -298,18 +375,26 @@ def command_lines(rows, a):
 
 
 def real_command_lines(rows, a):
-    if not any(r["scenario"] in ("real_accept", "spike_real", "rabbit_publish")
+    if not any(r["scenario"] in ("real_accept", "real_soldout", "spike_real",
+                                 "spike_real_wide", "spike_real3", "rabbit_publish")
                for r in rows):
         return []
     return [
         "",
-        "The real set (`real_accept`, `spike_real`): one redis-server "
+        "The spikes named after a sample config run that file as shipped "
+        "(`bench/shipped_config.py` changes only the listen port, the "
+        "servers' URLs, the queue / key prefix / database names, the token "
+        "secret, where the plugins, policies and SQLite file are, and the "
+        "sale's item count), its policies loaded.",
+        "",
+        "The real set (`real_accept`, `real_soldout`, the `spike_real*`): one redis-server "
         "(`--save '' --appendonly no`), one private RabbitMQ node and one "
         "CongoDB, started by `bench/servers.py` on free ports for the whole "
         "run and stopped at its end; each measurement gets a queue, a Redis "
-        "key prefix and a database of its own. The daemon's plugins: "
-        "`rabbitmq` (prefetch 256, confirm_window as below), `redis`, `mongo` "
-        "(write_concern 1, the single node). The yardstick, built with `%s`, "
+        "key prefix and a database of its own (the three daemons of "
+        "`spike_real3` share theirs). For `real_accept` and `real_soldout` "
+        "the daemon's plugins are `rabbitmq` (prefetch 256, confirm_window as "
+        "below), `redis`, `mongo` (write_concern 1, the single node). The yardstick, built with `%s`, "
         "publishes for the same time as wrk loads, from the same number of "
         "publishers as wrk has connections, on one connection in confirm mode "
         "(arguments: URL, queue, seconds, publishers, confirm window, message "
@@ -317,6 +402,44 @@ def real_command_lines(rows, a):
         "",
     ] + sorted({"    " + r["rabbit_cmd"] for r in rows
                 if r["scenario"] == "rabbit_publish" and r.get("rabbit_cmd")})
+
+
+SHIPPED_SPIKES = [
+    ("spike_shipped", "etc/flashsaled.yaml as shipped (embedded default, its policies)", "spike_users", "spike_connections"),
+    ("spike_real", "etc/flashsaled-real.yaml as shipped (Redis, RabbitMQ, CongoDB; its policies)", "spike_real_users", "spike_connections"),
+    ("spike_shipped_wide", "etc/flashsaled.yaml as shipped", "wide_users", "wide_connections"),
+    ("spike_real_wide", "etc/flashsaled-real.yaml as shipped", "wide_users", "wide_connections"),
+]
+
+
+def shipped_spike_lines(rows, a):
+    """The spikes on the sample configs, the real set's time against the
+    embedded default's, and the spike over three daemons."""
+    lines = []
+    for scen, what, users, conns in SHIPPED_SPIKES:
+        t = spike_table(rows, getattr(a, users), a.spike_items, scen)
+        if t:
+            lines += ["### The spike on %s: %s distinct users, %s items, %s connections"
+                      % (what, fmt(getattr(a, users)), fmt(a.spike_items),
+                         fmt(getattr(a, conns))), ""] + t + [""]
+    ratio = spike_ratio_table(rows, "spike_real", "spike_shipped")
+    if ratio:
+        lines += ["### The real set's spike against the embedded default's, same rounds", ""]
+        lines += ratio + [""]
+    t = spike3_table(rows, a.spike_items)
+    if t:
+        lines += ["### The spike over three daemons: %s distinct users, %s items, "
+                  "%d connections in all" % (fmt(a.spike_real_users), fmt(a.spike_items),
+                                             a.spike_connections), ""] + t + [""]
+        lines += ["Three daemons on `etc/flashsaled-real.yaml` as shipped share one "
+                  "Redis, one RabbitMQ and one CongoDB (one queue, key prefix and "
+                  "database); the users are dealt out in turn to three wrk "
+                  "processes, one per daemon, with a third of the connections "
+                  "each. The time runs from the first request of any of them to "
+                  "the last user's answer; the latencies are the slowest daemon's. "
+                  "\"each daemon's view\": `GET /sales/launch` on each daemon once "
+                  "the queue is drained (its replica, fed by Redis Pub/Sub).", ""]
+    return lines
 
 
 def section(rows, a):
@@ -341,12 +464,15 @@ def section(rows, a):
     if len(real) > 2:
         lines += ["### The real plugin set, %d connections, medians of %d rounds"
                   % (a.connections, a.runs), ""] + real + [""]
-        lines += ["The ratio is the daemon's accepts per second over "
-                  "RabbitMQ's own confirmed publishes per second in the same "
-                  "round; for `rabbit_publish` the latencies run from a "
-                  "message's publish to its confirm. Every accept on this set "
-                  "is an insert into MongoDB (CongoDB) and a confirmed "
-                  "publish to RabbitMQ before the 202.", ""]
+        lines += ["`real_accept`'s ratio is the daemon's accepts per second "
+                  "over RabbitMQ's own confirmed publishes per second in the "
+                  "same round; for `rabbit_publish` the latencies run from a "
+                  "message's publish to its confirm. An accept on this set is "
+                  "one Redis script (the claim) and its share of a confirmed "
+                  "publish to RabbitMQ before the 202; the worker writes the "
+                  "MongoDB records in batches after. `real_soldout`'s ratio is "
+                  "to the bare civetweb handler (`baseline_post`) of the same "
+                  "round.", ""]
     spike = spike_table(rows, a.spike_users, a.spike_items)
     if spike:
         lines += ["### The spike: %s distinct users, %s items, %d connections"
@@ -358,12 +484,16 @@ def section(rows, a):
                   "queue is drained; it must be exactly the number of items. "
                   "Latency percentiles are wrk's, over every request of the "
                   "round (202s and 409s alike).", ""]
-    spike = spike_table(rows, a.spike_real_users, a.spike_items, "spike_real")
-    if spike:
-        lines += ["### The spike on the real set: %s distinct users, %s items, "
-                  "%d connections" % (fmt(a.spike_real_users), fmt(a.spike_items),
-                                      a.spike_connections), ""]
-        lines += spike + [""]
+    lines += shipped_spike_lines(rows, a)
+    cross = cross_events_table(rows)
+    if cross:
+        lines += ["### Events across daemons (real set)", ""] + cross + [""]
+        lines += ["`bench/cross_events.py`: its own Redis, RabbitMQ and CongoDB, "
+                  "two daemons A and B; the bookings are made and held on B, one "
+                  "event stream per booking is opened on A and one on B, then B "
+                  "confirms them one after another. Each latency runs from just "
+                  "before B's confirm request to the `booked` event read on the "
+                  "stream, so it includes B's own confirm.", ""]
     streams = streams_table(rows)
     if streams:
         thr = sorted({r.get("threads") for r in rows
@@ -424,6 +554,8 @@ def main():
                 "spike-users", "spike-items", "spike-connections", "get-bookings"):
         ap.add_argument("--" + opt, type=int, required=True)
     ap.add_argument("--spike-real-users", type=int, default=0)
+    ap.add_argument("--wide-users", type=int, default=0)
+    ap.add_argument("--wide-connections", type=int, default=0)
     ap.add_argument("--rabbit-cmd", default="")
     a = ap.parse_args()
     text = section(load(a.results), a)

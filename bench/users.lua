@@ -21,6 +21,9 @@
 -- DONE    once mode: the thread writes DONE.<k> when it stops, so bench/run
 --         can end wrk (whose main thread sleeps the whole -d) at once.
 --
+-- t_first and t_last (CLOCK_MONOTONIC, the machine's, not the process's) let
+-- bench/run join several wrk processes, one per daemon, into one spike.
+--
 -- The same script loads the baseline, so the client's work per request is
 -- the same on both sides of a ratio.
 
@@ -148,12 +151,13 @@ function done(summary, latency, requests)
       '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
       '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
       '"status":%s,"wrapped":%d,"filler":%d,"users":%d,"answered":%d,' ..
-      '"span_s":%.3f}\n',
+      '"span_s":%.3f,"t_first":%.6f,"t_last":%.6f}\n',
       summary.requests, summary.duration,
       summary.requests / (summary.duration / 1e6),
       latency:percentile(50) / 1000, latency:percentile(90) / 1000,
       latency:percentile(99) / 1000, latency.max / 1000,
       e.connect, e.read, e.write, e.status, e.timeout,
       json_counts(total), wraps, fill, users, answers,
-      (last > 0 and first < math.huge) and (last - first) or 0))
+      (last > 0 and first < math.huge) and (last - first) or 0,
+      first < math.huge and first or 0, last))
 end
