@@ -8,6 +8,7 @@
 #define FS_HTTP_API_H
 
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "auth.h"
 #include "booking.h"
@@ -23,6 +24,11 @@ struct fs_http {
     atomic_long served, shedding;
     long max_connections;
     atomic_int routes_ready;  /* the request handler is registered */
+    /* Where fs_http_stop knocks to wake civetweb's master thread: each
+     * listening socket as a client on this host reaches it. */
+    struct sockaddr_storage wake[8];
+    socklen_t wake_len[8];
+    int n_wake;
 };
 
 /* Starts civetweb on cfg->listen. 0 on success; err says why not. */

@@ -395,6 +395,12 @@ class SlowShutdown(harness.DaemonTestCase):
         self.addCleanup(d.close_async)
         d.start()
         open(d.stall, "w").close()  # the worker's next consume hangs
+        # SIGTERM once it hangs there: the HTTP part of a stop takes well
+        # under the worker's 100 ms consume, so a worker between two consumes
+        # is told to stop before it reaches the stalled one.
+        harness.wait_until(lambda: os.path.exists(d.stall + ".reached"),
+                           timeout=harness.scaled(10),
+                           what="the worker's consume stalled")
         d.signal(signal.SIGTERM)
         wanted = "shutdown: still waiting for the worker's batch in flight after"
         harness.wait_until(lambda: wanted in d.full_log(),

@@ -1,7 +1,8 @@
 /*
  * queue_gated.c - a test plugin, never installed: the memory queue, except
  * that consume() delivers nothing while the file named by `gate` exists, and
- * does not return at all while the file named by `stall` exists.
+ * does not return at all while the file named by `stall` exists (and
+ * creates `stall`.reached when it begins to wait, for the test to know).
  *
  * End-to-end tests use it to keep accepted requests in the queue (the worker
  * finds nothing to decide) so that a sale's queue reaches its depth limit
@@ -10,6 +11,7 @@
  * memory plugin's
  * own code, compiled in here, so it queues exactly as the shipped one does.
  */
+#include <stdio.h>
 #include <unistd.h>
 
 /* The memory plugin's descriptor under another name: this file exports its
@@ -56,6 +58,14 @@ static int queue_gated_create(const struct fs_host *host, const void *config,
 static enum fs_status queue_gated_consume(void *ctx, struct fs_delivery *out,
                                           size_t max, size_t *n, int timeout_ms)
 {
+    if (stall_path[0] && access(stall_path, F_OK) == 0) {
+        char reached[sizeof(stall_path) + 8];
+        FILE *f;
+
+        snprintf(reached, sizeof(reached), "%s.reached", stall_path);
+        if ((f = fopen(reached, "w")))
+            fclose(f);
+    }
     while (stall_path[0] && access(stall_path, F_OK) == 0)
         usleep(20 * 1000);
     if (access(gate_path, F_OK) == 0) {
