@@ -426,6 +426,9 @@ int fs_http_start(struct fs_http *h, struct fs_service *svc, char *err,
     if (!h->ctx) {
         if (cfg->tls.cert_file && fs_tls_error())
             snprintf(err, errlen, "cannot set up TLS: %s", fs_tls_error());
+        else if (strchr(cfg->listen, '[') && !mg_check_feature(8))
+            snprintf(err, errlen, "cannot listen on %s: this civetweb is "
+                     "built without IPv6", cfg->listen);
         else
             snprintf(err, errlen, "cannot listen on %s (in use, or not an "
                      "address:port?)", cfg->listen);

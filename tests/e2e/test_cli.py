@@ -337,6 +337,38 @@ class Cli(harness.DaemonTestCase):
         why = [l for l in lines if re.search(r"error|bind|listen|port|in use", l, re.I)] or lines
         note("listen on a busy port -> exit %d, %r" % (p.returncode, why[0][:120]))
 
+    def test_an_ipv6_listen_address_is_served_or_refused_naming_ipv6(self):
+        # Debian 12's civetweb is built without IPv6; a build with it must
+        # answer on the address instead. Either way, never a vague failure.
+        port = harness.free_port()
+        path = os.path.join(self.tmp, "v6.yaml")
+        with open(path, "w") as f:
+            f.write(harness.render_config(port, [harness.LAUNCH]).replace(
+                '"%s:%d"' % (harness.HOST, port), '"[::1]:%d"' % port, 1))
+        with open(path) as f:
+            self.assertIn('"[::1]:%d"' % port, f.read(), "the test config has no listen line")
+        os.makedirs(os.path.join(self.tmp, "policies"), exist_ok=True)
+        os.makedirs(os.path.join(self.tmp, "data"), exist_ok=True)
+        p = subprocess.Popen([harness.DAEMON, "--config", path, "--plugin-dir",
+                              harness.PLUGIN_DIR], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        deadline = time.monotonic() + harness.scaled(15)
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                with socket.create_connection(("::1", port), timeout=1) as s:
+                    s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                    self.assertIn(b" 200 ", s.recv(64))
+                note("[::1] listen -> served on IPv6")
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.assertIsNotNone(p.poll(), "neither served on [::1] nor exited")
+        err = p.stderr.read().decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("built without IPv6", err)
+        note("[::1] listen -> exit %d naming IPv6" % p.returncode)
+
     def test_an_unreachable_storage_fails_the_start_within_its_timeout_naming_it(self):
         self.need_plugins("storage_mongo.so")
         port = harness.free_port()  # closed again: nothing listens there
