@@ -352,7 +352,11 @@ class Cli(harness.DaemonTestCase):
         p = subprocess.Popen([harness.DAEMON, "--config", path, "--plugin-dir",
                               harness.PLUGIN_DIR], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
-        self.addCleanup(lambda: p.poll() is None and p.kill())
+        def reap():
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+        self.addCleanup(reap)
         deadline = time.monotonic() + harness.scaled(15)
         while time.monotonic() < deadline and p.poll() is None:
             try:
@@ -364,7 +368,7 @@ class Cli(harness.DaemonTestCase):
             except OSError:
                 time.sleep(0.05)
         self.assertIsNotNone(p.poll(), "neither served on [::1] nor exited")
-        err = p.stderr.read().decode(errors="replace")
+        err = p.communicate()[1].decode(errors="replace")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("built without IPv6", err)
         note("[::1] listen -> exit %d naming IPv6" % p.returncode)
