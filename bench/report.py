@@ -178,8 +178,9 @@ def spike_table(rows, users, items, scenario="spike"):
         return []
     rounds = sorted(mine)
     out = ["| round | every user answered in (s) | users/s | p50 ms | p99 ms | max ms "
-           "| 202 | 409 | other | peak RSS (MiB) | held at the end | connections served |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| 202 | 409 | other | users never answered | peak RSS (MiB) | held at the end "
+           "| connections served |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for k in rounds:
         r = mine[k]
         st = r["status"]
@@ -188,17 +189,18 @@ def spike_table(rows, users, items, scenario="spike"):
         ok_held = held == items
         acc = r.get("accounting") or {}
         span = r.get("span_s") or None
-        out.append("| %d%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %d%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             k, "" if r.get("finished") else " **(did not finish)**",
             fmt(span, 1), fmt(r["answered"] / span if span else None),
             fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r["max_ms"], 1),
             fmt(st.get("202", 0)), fmt(st.get("409", 0)),
             fmt(sum(n for c, n in st.items() if c not in ("202", "409")) + errors(r)),
+            unanswered(r),
             fmt(r["peak_rss_kib"] / 1024, 0),
             "%s%s" % (fmt(held), "" if ok_held else " **(want %s)**" % fmt(items)),
             "%d/%d" % (acc.get("served", 0), acc.get("conns", 0)) if acc else "?"))
     spans = [mine[k].get("span_s") for k in rounds if mine[k].get("finished")]
-    out.append("| **median** | **%s** | | **%s** | **%s** | | | | | **%s** | | |" % (
+    out.append("| **median** | **%s** | | **%s** | **%s** | | | | | | **%s** | | |" % (
         fmt(median(spans), 1),
         fmt(median(mine[k]["p50_ms"] for k in rounds), 2),
         fmt(median(mine[k]["p99_ms"] for k in rounds), 2),
@@ -222,21 +224,32 @@ def spike_ratio_table(rows, scen, base):
     return out
 
 
+def unanswered(r):
+    """Users whose request got no answer: wrk sends a request lost to a
+    closed connection (a read error) to no one again."""
+    lost = r.get("users", 0) - r.get("answered", 0)
+    if lost <= 0:
+        return "0"
+    e = r.get("errors") or {}
+    return "**%s** (read errors %s, timeouts %s)" % (fmt(lost), fmt(e.get("read", 0)),
+                                                     fmt(e.get("timeout", 0)))
+
+
 def spike3_table(rows, items):
     mine = by_round(rows, "spike_real3")
     if not mine:
         return []
     out = ["| round | every user answered in (s) | users/s | slowest daemon's p50 / p99 / max ms "
-           "| 202 in all (per daemon) | 409 | other | each daemon's view: held + booked "
-           "| peak RSS, largest (MiB) |",
-           "| ---: | ---: | ---: | --- | --- | ---: | ---: | --- | ---: |"]
+           "| 202 in all (per daemon) | 409 | other | users never answered "
+           "| each daemon's view: held + booked | peak RSS, largest (MiB) |",
+           "| ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | ---: |"]
     for k in sorted(mine):
         r = mine[k]
         st = r["status"]
         span = r.get("span_s") or None
         held = [v.get("held", 0) + v.get("booked", 0) for v in r.get("views", [])]
         n202 = st.get("202", 0)
-        out.append("| %d%s | %s | %s | %s / %s / %s | %s%s (%s) | %s | %s | %s | %s |" % (
+        out.append("| %d%s | %s | %s | %s / %s / %s | %s%s (%s) | %s | %s | %s | %s | %s |" % (
             k, "" if r.get("finished") else " **(did not finish)**",
             fmt(span, 1), fmt(r["answered"] / span if span else None),
             fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(r["max_ms"], 1),
@@ -244,6 +257,7 @@ def spike3_table(rows, items):
             " / ".join(fmt(x) for x in r.get("per_daemon_202", [])),
             fmt(st.get("409", 0)),
             fmt(sum(n for c, n in st.items() if c not in ("202", "409")) + errors(r)),
+            unanswered(r),
             " / ".join(fmt(h) + ("" if h == items else " **(want %s)**" % fmt(items))
                        for h in held),
             fmt(r["peak_rss_kib"] / 1024)))
