@@ -556,6 +556,23 @@ enum fs_status fs_booking_cancel(struct fs_service *svc, const char *user_id,
     return FS_CONFLICT;
 }
 
+/* This daemon's own `pending` when the queue is its own. On a shared queue
+ * the other daemons' workers decide this daemon's requests and never lower
+ * its `pending`, so while the replica is live the sale's claims not yet
+ * holds stand in: every daemon's accepted, undecided requests, the same on
+ * each daemon. */
+int64_t fs_sale_queued(struct fs_service *svc, struct fs_sale *sale)
+{
+    struct fs_sale_counts c;
+    int64_t claimed;
+
+    if (!svc->shared_queue || !svc->claims ||
+        !fs_sale_replica_counts(&svc->sales, sale, &c))
+        return atomic_load(&sale->pending);
+    claimed = c.inventory - c.available - c.held - c.booked;
+    return claimed > 0 ? claimed : 0;
+}
+
 enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
                                 struct fs_sale_view *out)
 {

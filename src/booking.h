@@ -49,6 +49,10 @@ enum fs_status fs_booking_cancel(struct fs_service *svc, const char *user_id,
 enum fs_status fs_sale_get_view(struct fs_service *svc, const char *sale_id,
                                 struct fs_sale_view *out);
 
+/* The sale's booking requests accepted and not yet decided, for /metrics
+ * and the admin page. See booking.c for which count stands for it. */
+int64_t fs_sale_queued(struct fs_service *svc, struct fs_sale *sale);
+
 /* Takes back bookings whose 503 may not have been true: any still queued in
  * storage becomes deleted. Returns how many were settled. The sweeper calls
  * it, for at most budget_ms a call; ids stay until storage answers. */

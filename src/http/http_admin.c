@@ -246,19 +246,19 @@ static json_t *rejected_json(const uint64_t by_reason[FS_METRICS_REASONS])
     return o;
 }
 
-/* The sale's queue as this instance sees it: requests it accepted that its
- * worker has not decided, the configured depth, and the 503s past it. */
-static void add_queue(json_t *o, const struct fs_sale *sale,
+/* The sale's queue: requests accepted and not yet decided (fs_sale_queued),
+ * the configured depth, and the 503s past it. */
+static void add_queue(json_t *o, struct fs_service *svc, struct fs_sale *sale,
                       const struct fs_metrics_sale *m)
 {
     json_object_set_new(o, "queued",
-                        json_integer((json_int_t)atomic_load(&sale->pending)));
+                        json_integer((json_int_t)fs_sale_queued(svc, sale)));
     json_object_set_new(o, "max_queued",
                         json_integer((json_int_t)atomic_load(&sale->max_queued)));
     json_object_set_new(o, "queue_full", json_integer((json_int_t)m->queue_full));
 }
 
-static json_t *sale_json(struct fs_service *svc, const struct fs_sale *sale)
+static json_t *sale_json(struct fs_service *svc, struct fs_sale *sale)
 {
     const char *id = sale->id;
     struct fs_sale_view v;
@@ -280,7 +280,7 @@ static json_t *sale_json(struct fs_service *svc, const struct fs_sale *sale)
                       (json_int_t)m.expired, "rejected",
                       rejected_json(m.rejected));
     if (o)
-        add_queue(o, sale, &m);
+        add_queue(o, svc, sale, &m);
     return o;
 }
 

@@ -184,7 +184,7 @@ static void collect_gauges(struct fs_service *svc)
     for (size_t i = 0; i < fs_sales_count(&svc->sales); i++) {
         struct fs_sale *sale = fs_sales_at(&svc->sales, i);
         struct fs_sale_view v;
-        fs_metrics_sale_queue(sale->id, atomic_load(&sale->pending),
+        fs_metrics_sale_queue(sale->id, fs_sale_queued(svc, sale),
                               atomic_load(&sale->max_queued));
         if (fs_sale_get_view(svc, sale->id, &v) == FS_OK) {
             int64_t items[FS_METRICS_ITEM_KINDS] = {

@@ -172,10 +172,16 @@ class RealBackends(real_backends.RealBackendsCase):
         settled = harness.parallel(settle, sorted(accepted.items()), 16, ds[0].port)
         self.assertEqual([b for b in settled if isinstance(b, Exception)], [])
         self.assertEqual(sorted({b["status"] for b in settled}), ["hold"], settled[:3])
+        queued = []
         for d in ds:
-            self.settled_view(self.client(d), "tri", available=0, held=inventory, booked=0)
-        note("3 daemons: %d 202s for %d items (%d triples + crowd of %d), all hold"
-             % (len(accepted), inventory, triples, crowd))
+            c = self.client(d)
+            self.settled_view(c, "tri", available=0, held=inventory, booked=0)
+            # Each daemon's queue gauge: every daemon's undecided requests,
+            # none now, though other daemons' workers decided its own.
+            queued.append(harness.metric_sample(c, 'flashsaled_sale_queued{sale="tri"}'))
+        self.assertEqual(queued, [0, 0, 0], "flashsaled_sale_queued per daemon")
+        note("3 daemons: %d 202s for %d items (%d triples + crowd of %d), all hold; "
+             "queued 0 on each" % (len(accepted), inventory, triples, crowd))
 
     def test_claims_of_a_daemon_killed_before_its_confirm_come_back_once(self):
         """DESIGN.md 9.7: a daemon SIGKILLed between claiming items and the
