@@ -35,49 +35,41 @@ def scalar(s):
 class Rewriter:
     def __init__(self, lines):
         self.lines = lines
-        self.section = None      # the top-level key the line is under
-        self.kind = None         # plugins: queue / inventory / storage
 
-    def replace(self, section, kind, key, value, once=True):
-        """Sets KEY's value in SECTION (and plugin KIND); fails if absent."""
-        indent = r"\s{4,}" if kind else r"\s+"    # a plugin's own keys, not its header
-        pat = re.compile(r"^(%s)%s:\s*(\S.*?)?(\s+#.*)?$" % (indent, re.escape(key)))
-        found = 0
+    def find(self, pattern, section=None, kind=None, what=""):
+        """(index, match) of the first line matching PATTERN under top-level
+        SECTION (and plugin KIND), any section when None; exits naming WHAT
+        when there is none."""
+        pat = re.compile(pattern)
         for i, (sec, knd, line) in enumerate(self.where()):
-            if sec != section or (kind and knd != kind):
+            if (section and sec != section) or (kind and knd != kind):
                 continue
             m = pat.match(line)
             if m:
-                self.lines[i] = "%s%s: %s%s\n" % (m.group(1), key, value, m.group(3) or "")
-                found += 1
-                if once:
-                    break
-        if not found:
-            sys.exit("shipped_config.py: no `%s:` under %s%s" % (
-                key, section, "." + kind if kind else ""))
+                return i, m
+        sys.exit("shipped_config.py: no %s" % what)
+
+    def replace(self, section, kind, key, value):
+        """Sets KEY's value in SECTION (and plugin KIND), keeping its comment."""
+        indent = r"\s{4,}" if kind else r"\s+"    # a plugin's own keys, not its header
+        i, m = self.find(r"^(%s)%s:\s*(\S.*?)?(\s+#.*)?$" % (indent, re.escape(key)),
+                         section, kind, "`%s:` under %s%s" % (
+                             key, section, "." + kind if kind else ""))
+        self.lines[i] = "%s%s: %s%s\n" % (m.group(1), key, value, m.group(3) or "")
 
     def insert_after(self, section, kind, key, text):
         """Adds TEXT (a whole line) right after KEY's line."""
-        pat = re.compile(r"^\s+%s:" % re.escape(key))
-        for i, (sec, knd, line) in enumerate(self.where()):
-            if sec == section and (not kind or knd == kind) and pat.match(line):
-                self.lines.insert(i + 1, text + "\n")
-                return
-        sys.exit("shipped_config.py: no `%s:` under %s" % (key, section))
+        i, _ = self.find(r"^\s+%s:" % re.escape(key), section, kind,
+                         "`%s:` under %s" % (key, section))
+        self.lines.insert(i + 1, text + "\n")
 
     def set_listen(self, value):
-        for i, line in enumerate(self.lines):
-            if line.startswith("listen:"):
-                self.lines[i] = "listen: %s\n" % value
-                return
-        sys.exit("shipped_config.py: no top-level `listen:`")
+        i, _ = self.find(r"^listen:", what="top-level `listen:`")
+        self.lines[i] = "listen: %s\n" % value
 
     def insert_after_top(self, section, text):
-        for i, line in enumerate(self.lines):
-            if line.startswith(section + ":"):
-                self.lines.insert(i + 1, text + "\n")
-                return
-        sys.exit("shipped_config.py: no top-level `%s:`" % section)
+        i, _ = self.find(r"^%s:" % re.escape(section), what="top-level `%s:`" % section)
+        self.lines.insert(i + 1, text + "\n")
 
     def where(self):
         """(top-level section, plugin kind, line) for every line."""
