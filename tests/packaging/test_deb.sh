@@ -93,7 +93,10 @@ deps=$(dpkg-deb -f "flashsaled_${version}_${arch}.deb" Depends)
 echo "Depends: $deps"
 ! grep -qE 'hiredis|rabbitmq|mongoc|bson' <<<"$deps" ||
     fail "flashsaled depends on a real backend's library"
-dpkg-deb -c "flashsaled-plugin-redis_${version}_${arch}.deb" | grep -q '/inventory_redis\.so$' ||
+# Listings go through a variable, not a pipe into grep -q: grep leaves at the
+# first match, the writer dies of SIGPIPE, and pipefail makes that a failure.
+listing=$(dpkg-deb -c "flashsaled-plugin-redis_${version}_${arch}.deb")
+grep -q '/inventory_redis\.so$' <<<"$listing" ||
     fail "flashsaled-plugin-redis holds no inventory_redis.so"
 
 say "apt-get install ./flashsaled_*.deb"
@@ -106,7 +109,8 @@ ldd /usr/sbin/flashsaled /usr/lib/*/flashsaled/*.so > ldd.txt
 getent passwd flashsaled >/dev/null || fail "no flashsaled user"
 [ "$(stat -c '%U:%G %a' /var/lib/flashsaled)" = "flashsaled:flashsaled 750" ] ||
     fail "/var/lib/flashsaled is $(stat -c '%U:%G %a' /var/lib/flashsaled)"
-dpkg-query -W -f='${Conffiles}\n' flashsaled | grep -q ' /etc/flashsaled/flashsaled.yaml ' ||
+conffiles=$(dpkg-query -W -f='${Conffiles}\n' flashsaled)
+grep -q ' /etc/flashsaled/flashsaled.yaml ' <<<"$conffiles" ||
     fail "/etc/flashsaled/flashsaled.yaml is not a conffile"
 [ -f /usr/share/man/man8/flashsaled.8.gz ] || fail "no flashsaled(8)"
 
@@ -148,7 +152,7 @@ answer=$(curl -fs -X POST -H "$auth" "$api/book-item/launch")
 echo "$answer"
 id=$(sed -n 's/.*"booking_id":"\([^"]*\)".*/\1/p' <<<"$answer")
 [ -n "$id" ] || fail "no booking id in $answer"
-held() { curl -fs -H "$auth" "$api/book-item/launch/$id" | grep -q '"status":"hold"'; }
+held() { [[ $(curl -fs -H "$auth" "$api/book-item/launch/$id") == *'"status":"hold"'* ]]; }
 poll 15 held || fail "booking $id never became a hold"
 curl -fs -X PUT -H "$auth" -H 'Content-Type: application/json' \
     -d '{"status":"booked"}' "$api/book-item/launch/$id" | tee booked.json
