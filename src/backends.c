@@ -186,6 +186,12 @@ int fs_inventory_has_claims(const struct fs_backends *be)
     return be->inventory.plugin && be->inventory.plugin->claims != NULL;
 }
 
+int fs_inventory_in_process(const struct fs_backends *be)
+{
+    return be->inventory.plugin &&
+           (be->inventory.plugin->flags & FS_PLUGIN_IN_PROCESS) != 0;
+}
+
 enum fs_status fs_inventory_claim(struct fs_backends *be, const char *sale,
                                   const char *user, const char *booking,
                                   int64_t lease_until_ms,

@@ -57,6 +57,8 @@ enum fs_status fs_inventory_find_user(struct fs_backends *be, const char *sale,
 
 /* Claims (fs_plugin.h): 1 when the inventory plugin offers them. */
 int fs_inventory_has_claims(const struct fs_backends *be);
+/* FS_PLUGIN_IN_PROCESS: no round trip to batch calls for. */
+int fs_inventory_in_process(const struct fs_backends *be);
 /* 1 when the inventory's claim table has list_durable (claim_audit.h). */
 int fs_inventory_can_list_durable(const struct fs_backends *be);
 /* cb runs under the plugin's lock when the plugin is not thread-safe: it

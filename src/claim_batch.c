@@ -27,6 +27,13 @@ void fs_claim_batch_free(struct fs_claim_batch *b)
     pthread_mutex_destroy(&b->lock);
 }
 
+/* One id's outcome of a call that answered rc. A sale the inventory no
+ * longer knows has no claims left. */
+static enum fs_status claim_result(enum fs_status rc, enum fs_status result)
+{
+    return rc == FS_OK ? result : rc == FS_NOT_FOUND ? FS_EXPIRED : rc;
+}
+
 /* Called with b->lock held, returns with it held: sends what has gathered
  * (up to CLAIM_BATCH_MAX) in one call, without the lock, so that others
  * keep gathering for the next call meanwhile. */
@@ -52,10 +59,7 @@ static void flush(struct fs_claim_batch *b, struct fs_backends *be,
     rc = fs_inventory_claim_durable(be, sale_id, ids, n, results);
     pthread_mutex_lock(&b->lock);
     for (size_t i = 0; i < n; i++) {
-        /* A sale the inventory no longer knows has no claims left. */
-        w[i]->result = rc == FS_OK          ? results[i]
-                       : rc == FS_NOT_FOUND ? FS_EXPIRED
-                                            : rc;
+        w[i]->result = claim_result(rc, results[i]);
         w[i]->done = 1;
     }
     b->flushing = 0;
@@ -69,6 +73,14 @@ enum fs_status fs_claim_batch_durable(struct fs_claim_batch *b,
 {
     struct fs_claim_waiter me = {.booking_id = booking_id};
 
+    /* Nothing to gather for: waiting on another request's call would cost
+     * a sleep and a wake-up, more than the call itself. */
+    if (fs_inventory_in_process(be)) {
+        enum fs_status rc = fs_inventory_claim_durable(be, sale_id,
+                                                       &booking_id, 1,
+                                                       &me.result);
+        return claim_result(rc, me.result);
+    }
     pthread_mutex_lock(&b->lock);
     if (b->tail)
         b->tail->next = &me;

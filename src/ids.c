@@ -36,10 +36,32 @@ static void encode_base32(uint64_t v, char *out, int digits)
     }
 }
 
+/* Random words from the kernel, 16 ids' worth at a time per thread: a
+ * system call per booking was one of the accept path's few. The bytes are
+ * the same getrandom() ones, used once each; 256 bytes is the most that
+ * getrandom() always returns whole, signals or not. */
+#define ID_RANDOM_WORDS 32
+
+static _Thread_local uint64_t id_random[ID_RANDOM_WORDS];
+static _Thread_local size_t id_random_left;
+
+static int next_random(uint64_t *out)
+{
+    if (id_random_left == 0) {
+        if (getrandom(id_random, sizeof(id_random), 0) !=
+            (ssize_t)sizeof(id_random))
+            return -1;
+        id_random_left = ID_RANDOM_WORDS;
+    }
+    *out = id_random[--id_random_left];
+    id_random[id_random_left] = 0;
+    return 0;
+}
+
 int fs_id_generate(char out[FS_ID_MAX + 1])
 {
     uint64_t rnd[2];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    if (next_random(&rnd[0]) != 0 || next_random(&rnd[1]) != 0)
         return -1;
     /* 10 digits hold 50 bits of milliseconds: enough for 35,000 years. */
     encode_base32((uint64_t)fs_now_ms(), out, 10);

@@ -27,10 +27,12 @@ int fs_service_init(struct fs_service *svc, const struct fs_config *cfg,
         snprintf(svc->instance_id + 2 * i, 3, "%02x", rnd[i]);
     atomic_init(&svc->accepting, 1);
     atomic_init(&svc->rebuilds, 0);
-    svc->shared_queue = be->queue.plugin &&
-                        (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
+    svc->durable_queue = be->queue.plugin &&
+                         (be->queue.plugin->flags & FS_QUEUE_DURABLE) != 0;
+    svc->shared_queue = svc->durable_queue &&
+                        (be->queue.plugin->flags & FS_QUEUE_LOCAL) == 0;
     svc->claims = fs_inventory_has_claims(be);
-    svc->records_by_worker = svc->shared_queue && svc->claims &&
+    svc->records_by_worker = svc->durable_queue && svc->claims &&
                              fs_storage_has_batch(be);
     pthread_mutex_init(&svc->doubtful_lock, NULL);
     svc->doubtful = calloc(FS_DOUBTFUL_MAX, sizeof(*svc->doubtful));

@@ -28,15 +28,18 @@ struct fs_service {
     /* Bumped by every rebuild of a sale's inventory state: a worker batch
      * that straddles one re-asserts its holds (see worker.c). */
     atomic_uint rebuilds;
-    /* The queue outlives this process and may be consumed by other daemons
-     * (FS_QUEUE_DURABLE): `pending` then cannot be trusted across them. */
+    /* The queue outlives this process (FS_QUEUE_DURABLE). */
+    int durable_queue;
+    /* ... and other daemons may consume it (not FS_QUEUE_LOCAL): `pending`
+     * then cannot be trusted across them. */
     int shared_queue;
     /* The inventory plugin offers claims (fs_plugin.h): the accept path
      * takes the item itself, exactly, on any number of daemons. */
     int claims;
     /* Storage off the accept path (issue 14 item 3): with a durable queue,
      * claims and a storage plugin with insert_many, a 202 writes nothing
-     * to storage; the worker records each booking as it decides it. With
+     * to storage; the worker records each booking as it decides it (on
+     * the embedded default, the journal queue: issue 15 item 6). With
      * the memory queue the record stays on the accept path, since the
      * queue dies with the process and the record is what re-queues it. */
     int records_by_worker;

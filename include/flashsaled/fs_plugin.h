@@ -462,10 +462,20 @@ struct fs_change_ops {
 /* ---- the descriptor ------------------------------------------------------ */
 
 #define FS_PLUGIN_THREAD_SAFE 0x1u  /* operations may run concurrently */
+/* Every operation is a call inside this process, no round trip to a server:
+ * the core then calls it for each request as it comes instead of gathering
+ * calls of several requests into one (claim_durable), which only pays when
+ * a call costs a round trip. */
+#define FS_PLUGIN_IN_PROCESS  0x8u
 /* Queue plugins: messages survive a restart of the daemon (and may be
  * consumed by several daemons). With claims and storage_batch, this is what
  * takes storage off the accept path (see struct fs_storage_batch_ops). */
 #define FS_QUEUE_DURABLE      0x2u
+/* Queue plugins, with FS_QUEUE_DURABLE: only this daemon consumes what it
+ * publishes (a file of its own, like the `journal` plugin), so its depth is
+ * this daemon's and a sale's queued count is its own. Without it a durable
+ * queue is taken as shared by every daemon (a broker). */
+#define FS_QUEUE_LOCAL        0x4u
 
 struct fs_plugin {
     uint32_t abi_version;  /* FS_PLUGIN_ABI_VERSION */
@@ -474,7 +484,7 @@ struct fs_plugin {
     const char *name;         /* as written under plugins.<kind>.name */
     const char *description;  /* one line, shown by --help-plugin */
     const char *version;      /* the plugin's own version string */
-    uint32_t flags;           /* FS_PLUGIN_THREAD_SAFE | FS_QUEUE_DURABLE */
+    uint32_t flags;  /* FS_PLUGIN_* and FS_QUEUE_* bits */
 
     const struct fs_option *options;  /* ends with type FS_OPT_END */
     size_t config_size;               /* bytes of the plugin's config struct */

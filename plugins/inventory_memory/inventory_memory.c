@@ -392,52 +392,55 @@ fail:
     return st;
 }
 
-/* Called with s locked: the reserve decision, in the contract's order. */
-static enum fs_status inv_reserve_locked(struct inv_sale *s,
-                                         const char *user_id,
-                                         const char *booking_id,
-                                         int64_t expires_ms,
-                                         char existing[FS_ID_MAX + 1])
+/* Called with s locked: the reserve decision, in the contract's order; a
+ * claim (fresh->state queued) is the same decision with a leased entry.
+ * fresh was allocated before the lock, so that no malloc runs under it;
+ * *used says whether it is now the sale's. */
+static enum fs_status inv_take_locked(struct inv_sale *s,
+                                      struct inv_entry *fresh, int *used,
+                                      char existing[FS_ID_MAX + 1])
 {
-    struct inv_entry *e = inv_entry_by_booking(s, booking_id);
+    struct inv_entry *e = inv_entry_by_booking(s, fresh->booking_id);
 
+    *used = 0;
     if (e) {
         /* A retried request: same booking, nothing more to take. A booking
          * id reused for another user is a caller bug, not a retry. */
-        return strcmp(e->user_id, user_id) == 0 ? FS_OK : FS_CONFLICT;
+        return strcmp(e->user_id, fresh->user_id) == 0 ? FS_OK : FS_CONFLICT;
     }
-    e = inv_entry_by_user(s, user_id);
+    e = inv_entry_by_user(s, fresh->user_id);
     if (e) {
         if (existing)
             memcpy(existing, e->booking_id, FS_ID_MAX + 1);
-        return FS_DUPLICATE;
+        /* An unconfirmed claim may still end either way: ask again later. */
+        return fresh->state == FS_STATE_QUEUED && inv_entry_leased(e)
+                   ? FS_UNAVAILABLE
+                   : FS_DUPLICATE;
     }
     if (s->c.available <= 0)
         return FS_SOLD_OUT;
-    e = inv_entry_new(user_id, booking_id, FS_STATE_HOLD, expires_ms);
-    if (!e)
+    if (inv_entry_add(s, fresh) != 0)
         return FS_ERROR;
-    if (inv_entry_add(s, e) != 0) {
-        free(e);
-        return FS_ERROR;
-    }
+    *used = 1;
     s->c.available--;
-    s->c.held++;
+    if (fresh->state == FS_STATE_HOLD)
+        s->c.held++;
+    else
+        s->claimed++;
     return FS_OK;
 }
 
-typedef enum fs_status (*inv_take_locked)(struct inv_sale *s, const char *user_id,
-                                         const char *booking_id, int64_t until_ms,
-                                         char existing[FS_ID_MAX + 1]);
-
-/* reserve and claim: the id checks, the sale's lock, then `take`. */
-static enum fs_status inv_take(void *ctx, inv_take_locked take,
+/* reserve (a hold until until_ms) and claim (a claim leased until
+ * until_ms): the id checks, the sale's lock, then inv_take_locked. */
+static enum fs_status inv_take(void *ctx, enum fs_booking_state state,
                                const char *sale_id, const char *user_id,
                                const char *booking_id, int64_t until_ms,
                                char existing[FS_ID_MAX + 1])
 {
     struct inv_sale *s;
+    struct inv_entry *fresh;
     enum fs_status st;
+    int used;
 
     if (!fs_plugin_id_ok(sale_id) || !fs_plugin_user_ok(user_id) ||
         !fs_plugin_id_ok(booking_id))
@@ -445,9 +448,14 @@ static enum fs_status inv_take(void *ctx, inv_take_locked take,
     s = inv_sale_find(ctx, sale_id);
     if (!s)
         return FS_NOT_FOUND;
+    fresh = inv_entry_new(user_id, booking_id, state, until_ms);
+    if (!fresh)
+        return FS_ERROR;
     pthread_mutex_lock(&s->lock);
-    st = take(s, user_id, booking_id, until_ms, existing);
+    st = inv_take_locked(s, fresh, &used, existing);
     pthread_mutex_unlock(&s->lock);
+    if (!used)
+        free(fresh);
     return st;
 }
 
@@ -457,7 +465,7 @@ static enum fs_status inventory_memory_reserve(void *ctx, const char *sale_id,
                                                int64_t expires_ms,
                                                char existing[FS_ID_MAX + 1])
 {
-    return inv_take(ctx, inv_reserve_locked, sale_id, user_id, booking_id,
+    return inv_take(ctx, FS_STATE_HOLD, sale_id, user_id, booking_id,
                     expires_ms, existing);
 }
 
@@ -628,45 +636,13 @@ static enum fs_status inventory_memory_find_user(void *ctx, const char *sale_id,
 
 /* ---- claims (fs_claim_ops) ---------------------------------------------- */
 
-/* Called with s locked: reserve's decision, taking a leased claim instead
- * of a hold. */
-static enum fs_status inv_claim_locked(struct inv_sale *s, const char *user_id,
-                                       const char *booking_id,
-                                       int64_t lease_until_ms,
-                                       char existing[FS_ID_MAX + 1])
-{
-    struct inv_entry *e = inv_entry_by_booking(s, booking_id);
-
-    if (e)
-        return strcmp(e->user_id, user_id) == 0 ? FS_OK : FS_CONFLICT;
-    e = inv_entry_by_user(s, user_id);
-    if (e) {
-        if (existing)
-            memcpy(existing, e->booking_id, FS_ID_MAX + 1);
-        /* An unconfirmed claim may still end either way: ask again later. */
-        return inv_entry_leased(e) ? FS_UNAVAILABLE : FS_DUPLICATE;
-    }
-    if (s->c.available <= 0)
-        return FS_SOLD_OUT;
-    e = inv_entry_new(user_id, booking_id, FS_STATE_QUEUED, lease_until_ms);
-    if (!e)
-        return FS_ERROR;
-    if (inv_entry_add(s, e) != 0) {
-        free(e);
-        return FS_ERROR;
-    }
-    s->c.available--;
-    s->claimed++;
-    return FS_OK;
-}
-
 static enum fs_status inventory_memory_claim(void *ctx, const char *sale_id,
                                              const char *user_id,
                                              const char *booking_id,
                                              int64_t lease_until_ms,
                                              char existing[FS_ID_MAX + 1])
 {
-    return inv_take(ctx, inv_claim_locked, sale_id, user_id, booking_id,
+    return inv_take(ctx, FS_STATE_QUEUED, sale_id, user_id, booking_id,
                     lease_until_ms, existing);
 }
 
@@ -829,7 +805,7 @@ const struct fs_plugin fs_plugin_descriptor = {
     .description = "in-process stock and holds; lost on restart and rebuilt "
                    "from storage",
     .version = "1.0.0",
-    .flags = FS_PLUGIN_THREAD_SAFE,
+    .flags = FS_PLUGIN_THREAD_SAFE | FS_PLUGIN_IN_PROCESS,
     .options = inventory_memory_options,
     .config_size = 0,
     .create = inventory_memory_create,

@@ -27,7 +27,8 @@ DATA_DIR = os.environ.get("FS_DATA_DIR", "")
 PAGE_DATA_DIR = "/var/lib/flashsaled"
 MAN = os.path.join(SRCDIR, "docs", "man")
 
-EMBEDDED = [("queue", "memory"), ("inventory", "memory"), ("storage", "sqlite")]
+EMBEDDED = [("queue", "memory"), ("queue", "journal"), ("inventory", "memory"),
+            ("storage", "sqlite")]
 REAL = [("queue", "rabbitmq"), ("inventory", "redis"), ("storage", "mongo")]
 LIMITS = {"INT32_MAX": 2147483647}
 

@@ -340,7 +340,15 @@ def yaml_scalar(v):
     return json.dumps(str(v))  # a JSON string is a YAML double-quoted scalar
 
 
+# The embedded default as etc/flashsaled.yaml ships it: the journal queue.
 EMBEDDED_PLUGINS = (
+    "  queue: { name: journal, path: data/queue }",
+    "  inventory: { name: memory }",
+    "  storage: { name: sqlite, path: data/bookings.db }",
+)
+# The memory queue: a 202 rests on the SQLite record instead (the built-in
+# default when a config names no queue).
+MEMORY_QUEUE_PLUGINS = (
     "  queue: { name: memory }",
     "  inventory: { name: memory }",
     "  storage: { name: sqlite, path: data/bookings.db }",
@@ -352,6 +360,16 @@ EMBEDDED_PLUGINS = (
 REAL_URLS = (os.environ.get("FS_E2E_AMQP_URL"), os.environ.get("FS_E2E_REDIS_URL"),
              os.environ.get("FS_E2E_MONGO_URI"))
 _real_names = iter(range(1, 1 << 30))
+
+
+def plugin_names(lines):
+    """{"queue": "journal", ...}: each kind's plugin in config lines as above."""
+    names = {}
+    for line in lines:
+        m = re.match(r"\s*(queue|inventory|storage): \{ name: ([A-Za-z0-9_]+)", line)
+        if m:
+            names[m.group(1)] = m.group(2)
+    return names
 
 
 def default_plugin_lines():
@@ -825,6 +843,7 @@ class DaemonTestCase(unittest.TestCase):
     SALES = DEFAULT_SALES
     HTTP_THREADS = 64
     START_DAEMON = True
+    PLUGIN_LINES = None  # None: default_plugin_lines()
 
     maxDiff = 4000
 
@@ -832,7 +851,8 @@ class DaemonTestCase(unittest.TestCase):
         self.daemons = []
         self.clients = []
         if self.START_DAEMON:
-            self.daemon = self.start_daemon(self.SALES, http_threads=self.HTTP_THREADS)
+            self.daemon = self.start_daemon(self.SALES, http_threads=self.HTTP_THREADS,
+                                            plugin_lines=self.PLUGIN_LINES)
             self.c = self.client()
 
     def start_daemon(self, sales=None, **kw):

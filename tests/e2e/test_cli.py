@@ -159,7 +159,8 @@ class Cli(harness.DaemonTestCase):
     def test_a_real_plugin_this_build_lacks_says_how_to_build_it(self):
         embedded = os.path.join(self.tmp, "embedded-only")
         os.makedirs(embedded)
-        for f in ("queue_memory.so", "inventory_memory.so", "storage_sqlite.so"):
+        for f in ("queue_memory.so", "queue_journal.so", "inventory_memory.so",
+                  "storage_sqlite.so"):
             shutil.copy(os.path.join(harness.PLUGIN_DIR, f), embedded)
         rc, err, line = self.misspelt_plugin("sqlite", "mongo", embedded)
         self.assertEqual(rc, 1, err)

@@ -157,5 +157,12 @@ class CrashRestart(harness.DaemonTestCase):
         return t
 
 
+class CrashRestartMemoryQueue(CrashRestart):
+    """The same on the memory queue (a 202 rests on its SQLite record and
+    the queue is rebuilt from storage), the built-in default when a config
+    names no queue; the class above runs on the journal, as shipped."""
+    PLUGIN_LINES = harness.MEMORY_QUEUE_PLUGINS
+
+
 if __name__ == "__main__":
     harness.main()

@@ -151,5 +151,13 @@ class KillLoop(harness.DaemonTestCase):
         self.assertGreater(len(self.accepted), 0)
 
 
+
+class KillLoopMemoryQueue(KillLoop):
+    """The same on the memory queue (a 202 rests on its SQLite record and
+    the queue is rebuilt from storage), the built-in default when a config
+    names no queue; the class above runs on the journal, as shipped."""
+    PLUGIN_LINES = harness.MEMORY_QUEUE_PLUGINS
+
+
 if __name__ == "__main__":
     harness.main()

@@ -150,12 +150,16 @@ static void test_sample_config_loads_with_documented_values(void **state)
     assert_int_equal(cfg->http.request_timeout_ms, 5000);
     assert_int_equal(cfg->http.max_streams, 256);
     assert_int_equal(cfg->sales[0].max_queued, FS_SALE_MAX_QUEUED_DEFAULT);
-    assert_string_equal(cfg->queue.name, "memory");
+    /* The journal queue: a 202 without waiting for storage (issue 15). */
+    assert_string_equal(cfg->queue.name, "journal");
+    assert_string_equal(kv_value(cfg->queue.kv, cfg->queue.n_kv, "sync"),
+                        "interval");
     assert_string_equal(cfg->inventory.name, "memory");
     assert_string_equal(cfg->storage.name, "sqlite");
-    /* The sample leaves the data path to the plugin's default, outside the
+    /* The sample leaves the data paths to the plugins' defaults, outside the
      * config folder ($(localstatedir)/lib/flashsaled). */
     assert_null(kv_value(cfg->storage.kv, cfg->storage.n_kv, "path"));
+    assert_null(kv_value(cfg->queue.kv, cfg->queue.n_kv, "path"));
     assert_null(cfg->plugins_dir);
     assert_true(strlen(cfg->jwt_secret) >= 16);
     assert_null(cfg->admin_token);

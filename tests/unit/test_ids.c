@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -45,6 +46,30 @@ static void test_generated_booking_ids_are_valid_distinct_and_ordered(void **sta
     assert_string_not_equal(a, b);
     /* Same or later millisecond: the time prefix never goes backwards. */
     assert_true(memcmp(a, b, 10) <= 0);
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The random part comes from a per-thread buffer refilled every 16 ids:
+ * across several refills no id repeats and no random part is all zero (a
+ * word used twice, or a slot cleared and handed out again). */
+static void test_ids_across_random_refills_never_repeat(void **state)
+{
+    enum { N = 100 };
+    static char ids[N][FS_ID_MAX + 1];
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(fs_id_generate(ids[i]), 0);
+        assert_true(fs_id_valid(ids[i]));
+        assert_int_not_equal(strcmp(ids[i] + 10, "0000000000000000"), 0);
+    }
+    /* The time prefix may repeat within a millisecond: compare whole ids. */
+    qsort(ids, N, sizeof(ids[0]), compare_ids);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
 }
 
 static void test_message_round_trips_every_field(void **state)
@@ -110,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_ids_accept_the_documented_alphabet),
         cmocka_unit_test(test_ids_refuse_empty_long_and_foreign_characters),
         cmocka_unit_test(test_generated_booking_ids_are_valid_distinct_and_ordered),
+        cmocka_unit_test(test_ids_across_random_refills_never_repeat),
         cmocka_unit_test(test_message_round_trips_every_field),
         cmocka_unit_test(test_message_decode_refuses_garbage),
         cmocka_unit_test(test_states_allow_only_the_documented_transitions),
