@@ -6,8 +6,8 @@ Owns: copying etc/flashsaled.yaml or etc/flashsaled-real.yaml line by line,
 comments and all, and changing only what must differ on a bench machine:
 the listen port, the servers' URLs, the queue / key prefix / database names
 (so that no measurement sees another's), the token secret, where the plugins
-and policies are, the SQLite file, and the sale's item count when the run
-asks for other than the shipped 1,000. Every other line, the http block, the
+and policies are, the SQLite file and the journal's folder, and the sale's
+item count when the run asks for other than the shipped 1,000. Every other line, the http block, the
 plugin settings, the policies, the worker and the log level, stays as
 shipped. Exits 1 naming the line it expected when a sample no longer has it,
 so the benchmark cannot silently run a config that is not the shipped one.
@@ -95,7 +95,8 @@ def main():
     ap.add_argument("--plugins", required=True)
     ap.add_argument("--policies", required=True)
     ap.add_argument("--items", type=int)
-    ap.add_argument("--data", help="the SQLite file's folder (embedded)")
+    ap.add_argument("--data", help="the SQLite file's and the journal's "
+                    "folder (embedded)")
     ap.add_argument("--name", help="queue, key prefix and database (real set)")
     ap.add_argument("--amqp")
     ap.add_argument("--redis")
@@ -118,6 +119,11 @@ def main():
     if a.data:
         r.insert_after("plugins", "storage", "name",
                        "    path: %s" % scalar(a.data + "/bookings.db"))
+        _, queue = r.find(r"^\s+name:\s*(\S+)", "plugins", "queue",
+                          "`name:` under plugins.queue")
+        if queue.group(1) == "journal":
+            r.insert_after("plugins", "queue", "name",
+                           "    path: %s" % scalar(a.data + "/queue"))
     if a.items is not None:
         r.replace("sales", None, "inventory", str(a.items))
     with open(a.out, "w") as f:

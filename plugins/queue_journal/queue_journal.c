@@ -49,7 +49,7 @@ static const struct fs_option queue_journal_options[] = {
      "sync_interval_ms, and a 202 survives SIGKILL and crashes of the "
      "daemon at once, a power loss once synced or recorded by the worker; "
      "\"full\": each publish waits for its (shared) fdatasync, and a 202 "
-     "survives a power loss too, at about a third of the accept rate"},
+     "survives a power loss too, at about the memory queue's accept rate"},
     {FS_OPT_INT, "sync_interval_ms", "100",
      offsetof(struct queue_journal_config, sync_interval_ms),
      "how often sync: interval syncs the journal, 1 to 60000"},
