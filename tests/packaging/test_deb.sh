@@ -142,7 +142,7 @@ as_user() { setpriv --reuid="$user" --regid="$user" --init-groups --inh-caps=-al
 daemon=$!
 api=http://127.0.0.1:$port/booking-service
 poll 15 curl -fs "http://127.0.0.1:$port/healthz" -o /dev/null || fail "no /healthz answer"
-grep -q 'queue memory, inventory memory, storage sqlite' daemon.log ||
+grep -q 'queue journal, inventory memory, storage sqlite' daemon.log ||
     fail "the daemon did not start on the embedded plugins"
 
 say "book once with a token from flashsaled token"
@@ -159,6 +159,10 @@ curl -fs -X PUT -H "$auth" -H 'Content-Type: application/json' \
 grep -q '"status":"booked"' booked.json || fail "the confirm did not answer booked"
 [ "$(stat -c %U /var/lib/flashsaled/bookings.db)" = flashsaled ] ||
     fail "/var/lib/flashsaled/bookings.db is missing or not the daemon's"
+# The shipped config's journal queue keeps its segments beside it.
+[ "$(stat -c %U /var/lib/flashsaled/queue)" = flashsaled ] &&
+    ls /var/lib/flashsaled/queue/*.seg >/dev/null ||
+    fail "/var/lib/flashsaled/queue holds no journal segment of the daemon's"
 
 say "SIGTERM: the daemon exits 0"
 kill -TERM "$daemon"
