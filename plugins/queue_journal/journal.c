@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "journal.h"
+#include "queue_fifo.h"
 
 #define JOURNAL_HEADER 17  /* crc 4, type 1, tag 8, length 4 */
 #define JOURNAL_PUBLISHED 'P'
@@ -354,20 +355,6 @@ int journal_wait_durable(struct journal *j, uint64_t end)
     return ok ? 0 : -1;
 }
 
-static struct timespec journal_deadline(int64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* sync: interval. What a power loss may take is what was written since
  * the last round, and only what the worker has not recorded yet. */
 static void *journal_syncer(void *arg)
@@ -376,7 +363,7 @@ static void *journal_syncer(void *arg)
 
     pthread_mutex_lock(&j->sync_lock);
     while (!j->stopping) {
-        struct timespec until = journal_deadline(j->interval_ms);
+        struct timespec until = queue_fifo_deadline(j->interval_ms);
 
         while (!j->stopping &&
                pthread_cond_timedwait(&j->sync_done, &j->sync_lock, &until) !=
@@ -390,20 +377,6 @@ static void *journal_syncer(void *arg)
     }
     pthread_mutex_unlock(&j->sync_lock);
     return NULL;
-}
-
-static int journal_init_cond(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    int rc;
-
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
-    return rc == 0 ? 0 : -1;
 }
 
 enum fs_status journal_health(struct journal *j, char *detail, size_t len)
@@ -739,7 +712,7 @@ static int journal_sync_init(struct journal *j)
         pthread_mutex_destroy(&j->lock);
         return -1;
     }
-    if (journal_init_cond(&j->sync_done) != 0) {
+    if (queue_fifo_cond_init(&j->sync_done) != 0) {
         pthread_mutex_destroy(&j->sync_lock);
         pthread_mutex_destroy(&j->lock);
         return -1;

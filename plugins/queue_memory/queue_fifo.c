@@ -12,7 +12,7 @@
 
 #include "queue_fifo.h"
 
-static int fifo_init_cond(pthread_cond_t *cond)
+int queue_fifo_cond_init(pthread_cond_t *cond)
 {
     pthread_condattr_t attr;
     int rc;
@@ -32,7 +32,7 @@ int queue_fifo_init(struct queue_fifo *f, uint64_t capacity)
     memset(f, 0, sizeof(*f));
     if (pthread_mutex_init(&f->lock, NULL) != 0)
         return -1;
-    if (fifo_init_cond(&f->arrived) != 0) {
+    if (queue_fifo_cond_init(&f->arrived) != 0) {
         pthread_mutex_destroy(&f->lock);
         return -1;
     }
@@ -121,13 +121,12 @@ enum fs_status queue_fifo_restore(struct queue_fifo *f, uint64_t tag,
     return FS_OK;
 }
 
-/* Absolute CLOCK_MONOTONIC time timeout_ms from now. */
-static struct timespec fifo_deadline(int timeout_ms)
+struct timespec queue_fifo_deadline(int64_t timeout_ms)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_sec += (time_t)(timeout_ms / 1000);
     ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
@@ -169,7 +168,7 @@ enum fs_status queue_fifo_consume(struct queue_fifo *f,
         *n = 0;
     if (!out || !n || max == 0)
         return FS_INVALID;
-    deadline = fifo_deadline(timeout_ms > 0 ? timeout_ms : 0);
+    deadline = queue_fifo_deadline(timeout_ms > 0 ? timeout_ms : 0);
 
     pthread_mutex_lock(&f->lock);
     while (!f->waiting) {

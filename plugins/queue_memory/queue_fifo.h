@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <uthash.h>
 
@@ -51,6 +52,12 @@ typedef int (*queue_fifo_hook)(void *arg, uint64_t tag, const void *body,
                                size_t len);
 
 int queue_fifo_init(struct queue_fifo *f, uint64_t capacity);
+/* A condition variable whose timed waits run on CLOCK_MONOTONIC (they must
+ * not stretch or shrink when the wall clock is set), and the absolute
+ * deadline timeout_ms from now on that clock: the FIFO's waits and the
+ * journal's sync thread use both. */
+int queue_fifo_cond_init(pthread_cond_t *cond);
+struct timespec queue_fifo_deadline(int64_t timeout_ms);
 /* Frees every message; nobody may be waiting in consume(). */
 void queue_fifo_destroy(struct queue_fifo *f);
 
